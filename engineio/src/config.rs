@@ -1,0 +1,248 @@
+//! Server limits and options, with the reference server's defaults.
+
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// Engine.IO server options.
+///
+/// Every field has a setter that takes and returns the config, so options chain;
+/// invalid combinations are reported by [`EngineIo::new`](crate::EngineIo::new).
+///
+/// ```
+/// use std::time::Duration;
+/// use engineio::EngineConfig;
+/// let config = EngineConfig::default()
+///     .ping_interval(Duration::from_millis(300))
+///     .ping_timeout(Duration::from_millis(200))
+///     .max_payload(100_000);
+/// assert_eq!(config.path, "/engine.io/");
+/// ```
+///
+/// # Defaults
+/// | field | default | unit | worst-case memory it bounds |
+/// |---|---|---|---|
+/// | `path` | `/engine.io/` | | |
+/// | `ping_interval` | 25 000 | ms | |
+/// | `ping_timeout` | 20 000 | ms | |
+/// | `upgrade_timeout` | 10 000 | ms | |
+/// | `max_payload` | 1 000 000 | bytes | one POST body or one WebSocket message per session being read |
+/// | `max_buffered_packets` | 1 024 | packets | outbound queue per session: `max_buffered_packets × max_payload`; broadcast packets share one buffer |
+/// | `max_buffered_incoming` | 64 | messages | received messages not yet taken by the application, per session (then reading pauses) |
+/// | `max_sessions` | 100 000 | sessions | further handshakes get 503 |
+/// | `polling_close_wait` | 30 000 | ms | how long a server-closed polling session waits for a GET to deliver its close |
+/// | `cors` | off | | |
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// URL prefix, with leading and trailing `/`.
+    pub path: String,
+    /// Time between a pong (or the handshake) and the next ping.
+    pub ping_interval: Duration,
+    /// How long the client has to answer a ping.
+    pub ping_timeout: Duration,
+    /// How long a probing WebSocket has to send the `5` upgrade packet.
+    pub upgrade_timeout: Duration,
+    /// Largest POST body / WebSocket message accepted, advertised as `maxPayload`.
+    pub max_payload: usize,
+    /// Whether long-polling is offered.
+    pub allow_polling: bool,
+    /// Whether WebSocket is offered.
+    pub allow_websocket: bool,
+    /// Whether polling sessions may upgrade to WebSocket.
+    pub allow_upgrades: bool,
+    /// Outbound queue bound per session. When it is full, the send fails with
+    /// [`Error::QueueFull`] and the session is closed (the slow client is cut
+    /// off, nobody else waits for it).
+    pub max_buffered_packets: usize,
+    /// Inbound messages buffered per session before reading pauses.
+    pub max_buffered_incoming: usize,
+    /// Maximum live sessions.
+    pub max_sessions: usize,
+    /// How long a server-closed polling session waits for the next GET.
+    pub polling_close_wait: Duration,
+    /// CORS policy for HTTP requests; `None` sends no CORS headers.
+    pub cors: Option<Cors>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            path: "/engine.io/".to_owned(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            allow_polling: true,
+            allow_websocket: true,
+            allow_upgrades: true,
+            max_buffered_packets: 1024,
+            max_buffered_incoming: 64,
+            max_sessions: 100_000,
+            polling_close_wait: Duration::from_millis(30_000),
+            cors: None,
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value;
+            self
+        }
+    };
+}
+
+impl EngineConfig {
+    /// Sets the URL prefix; a missing leading or trailing `/` is added.
+    ///
+    /// ```
+    /// let c = engineio::EngineConfig::default().path("/socket.io");
+    /// assert_eq!(c.path, "/socket.io/");
+    /// ```
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        let mut p: String = path.into();
+        if !p.starts_with('/') {
+            p.insert(0, '/');
+        }
+        if !p.ends_with('/') {
+            p.push('/');
+        }
+        self.path = p;
+        self
+    }
+
+    setter!(
+        /// Sets [`ping_interval`](Self::ping_interval).
+        ping_interval: Duration
+    );
+    setter!(
+        /// Sets [`ping_timeout`](Self::ping_timeout).
+        ping_timeout: Duration
+    );
+    setter!(
+        /// Sets [`upgrade_timeout`](Self::upgrade_timeout).
+        upgrade_timeout: Duration
+    );
+    setter!(
+        /// Sets [`max_payload`](Self::max_payload).
+        max_payload: usize
+    );
+    setter!(
+        /// Sets [`allow_polling`](Self::allow_polling).
+        allow_polling: bool
+    );
+    setter!(
+        /// Sets [`allow_websocket`](Self::allow_websocket).
+        allow_websocket: bool
+    );
+    setter!(
+        /// Sets [`allow_upgrades`](Self::allow_upgrades).
+        allow_upgrades: bool
+    );
+    setter!(
+        /// Sets [`max_buffered_packets`](Self::max_buffered_packets).
+        max_buffered_packets: usize
+    );
+    setter!(
+        /// Sets [`max_buffered_incoming`](Self::max_buffered_incoming).
+        max_buffered_incoming: usize
+    );
+    setter!(
+        /// Sets [`max_sessions`](Self::max_sessions).
+        max_sessions: usize
+    );
+    setter!(
+        /// Sets [`polling_close_wait`](Self::polling_close_wait).
+        polling_close_wait: Duration
+    );
+
+    /// Sets the CORS policy.
+    ///
+    /// ```
+    /// use engineio::{Cors, EngineConfig};
+    /// let c = EngineConfig::default().cors(Cors::any());
+    /// assert!(c.cors.is_some());
+    /// ```
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.cors = Some(cors);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.ping_interval.is_zero() || self.ping_timeout.is_zero() {
+            return Err(Error::InvalidConfig("ping_interval and ping_timeout must be > 0"));
+        }
+        if self.max_payload == 0 {
+            return Err(Error::InvalidConfig("max_payload must be > 0"));
+        }
+        if self.max_buffered_packets == 0 || self.max_buffered_incoming == 0 {
+            return Err(Error::InvalidConfig("queue bounds must be > 0"));
+        }
+        if !self.allow_polling && !self.allow_websocket {
+            return Err(Error::InvalidConfig("at least one transport must be allowed"));
+        }
+        if u64::try_from(self.ping_interval.as_millis()).is_err()
+            || u64::try_from(self.ping_timeout.as_millis()).is_err()
+        {
+            return Err(Error::InvalidConfig("durations too large"));
+        }
+        Ok(())
+    }
+}
+
+/// Which origins may make cross-origin requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorsOrigin {
+    /// `Access-Control-Allow-Origin: *` (reflects the origin when credentials are on).
+    Any,
+    /// Only these exact origins (e.g. `https://example.com`); others get no CORS headers.
+    List(Vec<String>),
+}
+
+/// CORS policy, applied to every Engine.IO HTTP response and to preflight `OPTIONS`.
+///
+/// ```
+/// use engineio::Cors;
+/// let cors = Cors::origins(["https://example.com"]).credentials(true);
+/// # let _ = cors;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Cors {
+    /// Allowed origins.
+    pub origin: CorsOrigin,
+    /// Whether to send `Access-Control-Allow-Credentials: true`.
+    pub credentials: bool,
+}
+
+impl Cors {
+    /// Any origin, no credentials (what `cors: {origin: "*"}` does in Node).
+    pub fn any() -> Self {
+        Cors {
+            origin: CorsOrigin::Any,
+            credentials: false,
+        }
+    }
+
+    /// Only the given origins.
+    pub fn origins<I, S>(origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cors {
+            origin: CorsOrigin::List(origins.into_iter().map(Into::into).collect()),
+            credentials: false,
+        }
+    }
+
+    /// Sets whether credentials are allowed.
+    pub fn credentials(mut self, yes: bool) -> Self {
+        self.credentials = yes;
+        self
+    }
+}

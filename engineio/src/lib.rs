@@ -1,0 +1,79 @@
+//! An Engine.IO v4 server: the transport layer under Socket.IO.
+//!
+//! It speaks the protocol of the official `engine.io-client` 6.x: HTTP
+//! long-polling, WebSocket, and the upgrade from one to the other, with
+//! heartbeats, limits and the reference server's error answers.
+//!
+//! # Getting started
+//! ```no_run
+//! use engineio::{EngineConfig, EngineIo};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), engineio::Error> {
+//!     let engine = EngineIo::new(EngineConfig::default(), |socket, mut incoming| async move {
+//!         while let Some(msg) = incoming.recv().await {
+//!             let _ = socket.send(msg); // echo
+//!         }
+//!         tracing::info!(reason = ?socket.close_reason(), "gone");
+//!     })?;
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     engine.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! }
+//! ```
+//!
+//! To serve your own routes beside it, route requests yourself:
+//! ```no_run
+//! # use engineio::{EngineConfig, EngineIo, ResponseBody};
+//! # use http::{Request, Response};
+//! # fn app() -> Result<(), engineio::Error> {
+//! let engine = EngineIo::new(EngineConfig::default(), |_s, _i| async {})?;
+//! let router = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+//!     let engine = engine.clone();
+//!     async move {
+//!         if engine.matches(&req) {
+//!             return Ok::<_, std::convert::Infallible>(engine.handle(req).await);
+//!         }
+//!         Ok(Response::new(ResponseBody::from("my page")))
+//!     }
+//! });
+//! # let _ = router; Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`packet`](crate::Packet) / [`payload`](crate::Payload): pure codecs.
+//! - `proto/`: the sans-IO session state machine (heartbeat, upgrade, close,
+//!   queues); no tokio, hyper or clock inside.
+//! - `socket.rs`: the shared session cell, the timer task, [`Socket`] and [`Incoming`].
+//! - `transport/`: long-polling and WebSocket glue; `service.rs`: routing,
+//!   refusals, CORS, handshakes; `server.rs`: an accept loop.
+//!
+//! # Limits
+//! Every peer-controlled quantity is bounded by [`EngineConfig`]: body and
+//! message size (`max_payload`), queued outbound packets per session
+//! (`max_buffered_packets`, then the session is closed), buffered inbound
+//! messages (`max_buffered_incoming`, then reading pauses), live sessions
+//! (`max_sessions`), request header time ([`HEADER_READ_TIMEOUT`]). A polling
+//! payload is decoded lazily, so its packet count costs no memory.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod config;
+mod error;
+mod packet;
+mod payload;
+mod proto;
+mod server;
+mod service;
+mod sid;
+mod socket;
+mod transport;
+
+pub use config::{Cors, CorsOrigin, EngineConfig};
+pub use error::{DecodeError, Error, HandshakeError};
+pub use packet::{Message, Packet, PacketType, Str};
+pub use payload::{Payload, SEPARATOR, encode_payload};
+pub use proto::{CloseReason, Transport};
+pub use server::{HEADER_READ_TIMEOUT, serve};
+pub use service::{BoxFuture, ConnectInfo, EngineIo, EngineIoBuilder, ResponseBody};
+pub use sid::Sid;
+pub use socket::{HandshakeRequest, Incoming, Socket};

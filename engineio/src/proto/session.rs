@@ -1,0 +1,698 @@
+//! One Engine.IO session as a deterministic state machine.
+//!
+//! The glue (see `transport/`) calls in with packets, request starts and ends,
+//! and `now`; it asks back what to write (`take_get`, `take_ws`) and when to
+//! call [`Session::handle_timeout`] next ([`Session::poll_timeout`]).
+//!
+//! Invariants:
+//! - at most one pending GET and one pending POST (a second one closes the session);
+//! - at most one active WebSocket and one probing WebSocket;
+//! - the outbound queue never holds more than `max_buffered_packets` application
+//!   messages (control packets — ping, close — are few and bypass the bound);
+//! - once `Closed`, nothing is queued, and every transport is told to finish.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::{CloseReason, Transport};
+use crate::packet::{Message, Packet};
+
+/// Timers and bounds the state machine needs, copied from the config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timings {
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) upgrade_timeout: Duration,
+    pub(crate) close_wait: Duration,
+    pub(crate) max_buffered_packets: usize,
+}
+
+/// Which connection a packet came in on (or a writer asks for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Conn {
+    /// Any long-polling request of the session.
+    Polling,
+    /// The WebSocket with this per-session number.
+    Ws(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heartbeat {
+    /// The next ping goes out at this instant.
+    PingAt(Instant),
+    /// A ping is out; the session dies at this instant without a pong.
+    PongBy(Instant),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Closed by the application: queued packets are still delivered, then the
+    /// close packet; gives up at the deadline.
+    Closing { reason: CloseReason, deadline: Instant },
+    Closed(CloseReason),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    conn: u64,
+    deadline: Instant,
+    /// `2probe` received: pending GETs get `6` so the client can switch.
+    probed: bool,
+    /// `3probe` still has to be written on the probe socket.
+    reply_pending: bool,
+}
+
+/// Why a GET was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GetError {
+    /// Another GET is pending: the session was closed.
+    Overlap,
+    /// The session is closed.
+    Closed,
+}
+
+/// Why a POST was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PostError {
+    /// Another POST is being read: the session was closed.
+    Overlap,
+    /// The session is closed.
+    Closed,
+}
+
+/// What a WebSocket writer must do next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WsOutput {
+    /// Nothing to write now; wait for a wake-up.
+    Idle,
+    /// Write these packets, in order.
+    Packets(Vec<Packet>),
+    /// Write these packets (maybe none), then close the socket (this
+    /// connection is not, or no longer, the session's transport).
+    Close(Vec<Packet>),
+}
+
+/// The per-session protocol state machine.
+#[derive(Debug)]
+pub(crate) struct Session {
+    timings: Timings,
+    transport: Transport,
+    state: State,
+    heartbeat: Heartbeat,
+    probe: Option<Probe>,
+    ws_conn: Option<u64>,
+    next_conn: u64,
+    outbox: VecDeque<Packet>,
+    /// Application messages in `outbox` (control packets excluded).
+    queued_messages: usize,
+    get_pending: bool,
+    post_pending: bool,
+    close_reported: bool,
+}
+
+impl Session {
+    /// A new session on `transport`. The open packet is the first queued packet.
+    pub(crate) fn new(now: Instant, transport: Transport, open: Packet, timings: Timings) -> Self {
+        let mut outbox = VecDeque::new();
+        outbox.push_back(open);
+        let mut s = Session {
+            timings,
+            transport,
+            state: State::Open,
+            heartbeat: Heartbeat::PingAt(now + timings.ping_interval),
+            probe: None,
+            ws_conn: None,
+            next_conn: 0,
+            outbox,
+            queued_messages: 0,
+            get_pending: false,
+            post_pending: false,
+            close_reported: false,
+        };
+        if transport == Transport::WebSocket {
+            let id = s.new_conn();
+            s.ws_conn = Some(id);
+        }
+        s
+    }
+
+    fn new_conn(&mut self) -> u64 {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        id
+    }
+
+    /// The connection number of the WebSocket the session was opened on.
+    pub(crate) fn initial_ws_conn(&self) -> Option<u64> {
+        self.ws_conn
+    }
+
+    pub(crate) fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed(_))
+    }
+
+    /// Whether the application may still queue messages.
+    pub(crate) fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        match self.state {
+            State::Closed(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The reason, exactly once, after the session has closed.
+    pub(crate) fn take_close_event(&mut self) -> Option<CloseReason> {
+        match self.state {
+            State::Closed(r) if !self.close_reported => {
+                self.close_reported = true;
+                Some(r)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `upgrading` is under way (a WebSocket is probing).
+    #[cfg(test)]
+    pub(crate) fn is_upgrading(&self) -> bool {
+        self.probe.is_some()
+    }
+
+    // ----- closing -------------------------------------------------------
+
+    /// Closes at once for an error-like reason; queued packets are dropped.
+    pub(crate) fn close_now(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        self.state = State::Closed(reason);
+        self.outbox.clear();
+        self.queued_messages = 0;
+        self.probe = None;
+    }
+
+    /// Closes on the application's (or the server's) request: what is queued
+    /// still goes out, then the close.
+    pub(crate) fn close_gracefully(&mut self, now: Instant, reason: CloseReason) {
+        if self.state != State::Open {
+            return;
+        }
+        self.probe = None;
+        self.state = State::Closing {
+            reason,
+            deadline: now + self.timings.close_wait,
+        };
+    }
+
+    // ----- incoming ------------------------------------------------------
+
+    /// A WebSocket for this session arrived (an upgrade). Returns its number,
+    /// or `None` if the session cannot upgrade now (already on WebSocket, or
+    /// already probing): the caller accepts and closes that socket.
+    pub(crate) fn start_probe(&mut self, now: Instant) -> Option<u64> {
+        if self.state != State::Open || self.transport != Transport::Polling || self.probe.is_some()
+        {
+            return None;
+        }
+        let conn = self.new_conn();
+        self.probe = Some(Probe {
+            conn,
+            deadline: now + self.timings.upgrade_timeout,
+            probed: false,
+            reply_pending: false,
+        });
+        Some(conn)
+    }
+
+    fn is_active(&self, conn: Conn) -> bool {
+        match conn {
+            Conn::Polling => self.transport == Transport::Polling,
+            Conn::Ws(id) => self.transport == Transport::WebSocket && self.ws_conn == Some(id),
+        }
+    }
+
+    fn is_probe(&self, conn: Conn) -> bool {
+        matches!((conn, self.probe), (Conn::Ws(id), Some(p)) if p.conn == id)
+    }
+
+    /// A decoded packet from the client. Returns the message to hand to the
+    /// application, if it is one.
+    pub(crate) fn handle_packet(&mut self, now: Instant, conn: Conn, packet: Packet) -> Option<Message> {
+        if self.is_closed() {
+            return None;
+        }
+        if self.is_probe(conn) {
+            self.handle_probe_packet(conn, packet);
+            return None;
+        }
+        if !self.is_active(conn) {
+            tracing::debug!(?conn, "packet on a connection that is not the session's transport; ignored");
+            return None;
+        }
+        match packet {
+            Packet::Message(m) => return Some(m),
+            Packet::Pong { .. } => {
+                // The next ping comes `ping_interval` after the pong.
+                self.heartbeat = Heartbeat::PingAt(now + self.timings.ping_interval);
+            }
+            Packet::Close => {
+                tracing::debug!("client sent close");
+                self.close_now(CloseReason::TransportClose);
+            }
+            Packet::Ping { .. } => {
+                // v4: pings go server → client only; a client ping is a protocol error.
+                tracing::debug!("client sent a ping on its transport (invalid heartbeat direction)");
+                self.close_now(CloseReason::TransportError);
+            }
+            Packet::Open(_) | Packet::Upgrade | Packet::Noop => {
+                tracing::debug!(packet = ?packet.packet_type(), "unexpected packet from client; ignored");
+            }
+        }
+        None
+    }
+
+    fn handle_probe_packet(&mut self, conn: Conn, packet: Packet) {
+        let Some(probe) = self.probe.as_mut() else {
+            return;
+        };
+        match packet {
+            // `2probe` → answer `3probe` on the probe socket; pending GETs get `6`.
+            Packet::Ping { probe: true } => {
+                probe.probed = true;
+                probe.reply_pending = true;
+            }
+            // `5`: switch the session to this WebSocket.
+            Packet::Upgrade => {
+                if let Conn::Ws(id) = conn {
+                    self.transport = Transport::WebSocket;
+                    self.ws_conn = Some(id);
+                    self.probe = None;
+                    tracing::debug!("upgraded to websocket");
+                }
+            }
+            // Anything else aborts the upgrade; the session stays on polling.
+            other => {
+                tracing::debug!(packet = ?other.packet_type(), "unexpected packet on probe socket; upgrade aborted");
+                self.probe = None;
+            }
+        }
+    }
+
+    /// The client sent bytes that do not decode (on `conn`).
+    pub(crate) fn handle_decode_error(&mut self, conn: Conn) {
+        if self.is_probe(conn) {
+            self.probe = None;
+        } else if self.is_active(conn) {
+            self.close_now(CloseReason::ParseError);
+        }
+    }
+
+    /// `conn` failed or was closed by the peer.
+    pub(crate) fn handle_transport_end(&mut self, conn: Conn, reason: CloseReason) {
+        if self.is_probe(conn) {
+            self.probe = None;
+        } else if self.is_active(conn) {
+            self.close_now(reason);
+        }
+    }
+
+    // ----- long-polling ----------------------------------------------------
+
+    /// A GET arrives. On success it is pending until [`take_get`](Self::take_get)
+    /// returns packets or [`end_get`](Self::end_get) is called.
+    pub(crate) fn begin_get(&mut self) -> Result<(), GetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed);
+        }
+        if self.get_pending {
+            // Overlapping GETs: the reference closes the session; the first GET gets `1`.
+            tracing::debug!("overlapping GET requests");
+            self.close_now(CloseReason::TransportError);
+            return Err(GetError::Overlap);
+        }
+        self.get_pending = true;
+        Ok(())
+    }
+
+    /// What the pending GET answers now, if anything. `Some` ends the GET.
+    pub(crate) fn take_get(&mut self) -> Option<Vec<Packet>> {
+        if !self.get_pending {
+            return None;
+        }
+        let out = match self.state {
+            State::Closed(CloseReason::TransportClose) => vec![Packet::Noop],
+            State::Closed(_) => vec![Packet::Close],
+            State::Closing { reason, .. } => {
+                let mut out: Vec<Packet> = self.drain();
+                out.push(Packet::Close);
+                self.state = State::Closed(reason);
+                out
+            }
+            State::Open => {
+                if self.transport != Transport::Polling || self.probe.is_some_and(|p| p.probed) {
+                    // Released so that the client can finish its upgrade.
+                    vec![Packet::Noop]
+                } else if self.outbox.is_empty() {
+                    return None;
+                } else {
+                    self.drain()
+                }
+            }
+        };
+        self.get_pending = false;
+        Some(out)
+    }
+
+    /// The pending GET went away (answered or client gone).
+    pub(crate) fn end_get(&mut self) {
+        self.get_pending = false;
+    }
+
+    /// A POST arrives; it is pending until [`end_post`](Self::end_post).
+    pub(crate) fn begin_post(&mut self) -> Result<(), PostError> {
+        if self.is_closed() {
+            return Err(PostError::Closed);
+        }
+        if self.post_pending {
+            tracing::debug!("overlapping POST requests");
+            self.close_now(CloseReason::TransportError);
+            return Err(PostError::Overlap);
+        }
+        self.post_pending = true;
+        Ok(())
+    }
+
+    /// The POST is done.
+    pub(crate) fn end_post(&mut self) {
+        self.post_pending = false;
+    }
+
+    // ----- WebSocket -------------------------------------------------------
+
+    /// What the writer of WebSocket `conn` must do.
+    pub(crate) fn take_ws(&mut self, conn: u64) -> WsOutput {
+        let c = Conn::Ws(conn);
+        if let Some(p) = self.probe.as_mut().filter(|p| p.conn == conn) {
+            if p.reply_pending {
+                p.reply_pending = false;
+                return WsOutput::Packets(vec![Packet::Pong { probe: true }]);
+            }
+            return WsOutput::Idle;
+        }
+        if !self.is_active(c) {
+            return WsOutput::Close(Vec::new());
+        }
+        match self.state {
+            State::Closed(_) => WsOutput::Close(Vec::new()),
+            State::Closing { reason, .. } => {
+                let out = self.drain();
+                self.state = State::Closed(reason);
+                WsOutput::Close(out)
+            }
+            State::Open if self.outbox.is_empty() => WsOutput::Idle,
+            State::Open => WsOutput::Packets(self.drain()),
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Packet> {
+        self.queued_messages = 0;
+        self.outbox.drain(..).collect()
+    }
+
+    // ----- outgoing --------------------------------------------------------
+
+    /// Queues application messages, all or none. Fails when closed or when the
+    /// bound would be passed; the latter closes the session ([`CloseReason::QueueFull`]).
+    /// Returns whether the queue was empty before (a writer must be woken).
+    pub(crate) fn send(&mut self, msgs: impl ExactSizeIterator<Item = Message>) -> Result<bool, crate::Error> {
+        if self.state != State::Open {
+            return Err(crate::Error::Closed);
+        }
+        let n = msgs.len();
+        if self.queued_messages + n > self.timings.max_buffered_packets {
+            tracing::warn!(
+                queued = self.queued_messages,
+                bound = self.timings.max_buffered_packets,
+                "outbound queue full; closing the slow session"
+            );
+            self.close_now(CloseReason::QueueFull);
+            return Err(crate::Error::QueueFull);
+        }
+        let was_empty = self.outbox.is_empty();
+        self.queued_messages += n;
+        self.outbox.extend(msgs.map(Packet::Message));
+        Ok(was_empty)
+    }
+
+    // ----- timers ----------------------------------------------------------
+
+    /// The next instant at which [`handle_timeout`](Self::handle_timeout) has work.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let hb = match self.heartbeat {
+            Heartbeat::PingAt(t) | Heartbeat::PongBy(t) => t,
+        };
+        match self.state {
+            State::Closed(_) => None,
+            State::Closing { deadline, .. } => Some(deadline),
+            State::Open => Some(self.probe.map_or(hb, |p| hb.min(p.deadline))),
+        }
+    }
+
+    /// Fires every timer due at `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Closed(_) => return,
+            State::Closing { reason, deadline } => {
+                if now >= deadline {
+                    tracing::debug!("close not delivered in time; dropping session");
+                    self.close_now(reason);
+                }
+                return;
+            }
+            State::Open => {}
+        }
+        if let Some(p) = self.probe {
+            if now >= p.deadline {
+                tracing::debug!("upgrade timed out; probe socket closed");
+                self.probe = None;
+            }
+        }
+        match self.heartbeat {
+            Heartbeat::PingAt(t) if now >= t => {
+                self.outbox.push_back(Packet::Ping { probe: false });
+                self.heartbeat = Heartbeat::PongBy(now + self.timings.ping_timeout);
+            }
+            Heartbeat::PongBy(t) if now >= t => {
+                self.close_now(CloseReason::PingTimeout);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timings() -> Timings {
+        Timings {
+            ping_interval: Duration::from_millis(300),
+            ping_timeout: Duration::from_millis(200),
+            upgrade_timeout: Duration::from_millis(1000),
+            close_wait: Duration::from_millis(5000),
+            max_buffered_packets: 3,
+        }
+    }
+
+    fn open() -> Packet {
+        Packet::Open("{}".into())
+    }
+
+    fn polling(now: Instant) -> Session {
+        let mut s = Session::new(now, Transport::Polling, open(), timings());
+        s.begin_get().unwrap();
+        assert_eq!(s.take_get(), Some(vec![open()]));
+        s
+    }
+
+    fn msg(s: &str) -> Message {
+        Message::from(s)
+    }
+
+    /// Runs the clock forward, firing timers, like the driver does.
+    fn advance(s: &mut Session, from: Instant, to: Instant) {
+        let mut now = from;
+        while let Some(t) = s.poll_timeout() {
+            if t > to {
+                break;
+            }
+            now = now.max(t);
+            s.handle_timeout(now);
+        }
+    }
+
+    #[test]
+    fn get_waits_then_flushes_everything_queued() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.begin_get().unwrap();
+        assert_eq!(s.take_get(), None);
+        s.send([msg("a"), msg("b")].into_iter()).unwrap();
+        assert_eq!(
+            s.take_get(),
+            Some(vec![Packet::Message(msg("a")), Packet::Message(msg("b"))])
+        );
+    }
+
+    #[test]
+    fn overlapping_get_closes_and_first_get_gets_close() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.begin_get().unwrap();
+        assert_eq!(s.begin_get(), Err(GetError::Overlap));
+        assert_eq!(s.take_get(), Some(vec![Packet::Close]));
+        assert_eq!(s.take_close_event(), Some(CloseReason::TransportError));
+        assert_eq!(s.take_close_event(), None);
+        assert_eq!(s.begin_get(), Err(GetError::Closed));
+    }
+
+    #[test]
+    fn overlapping_post_closes() {
+        let mut s = polling(Instant::now());
+        s.begin_post().unwrap();
+        assert_eq!(s.begin_post(), Err(PostError::Overlap));
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn heartbeat_ping_then_timeout() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(300)));
+        s.handle_timeout(t0 + Duration::from_millis(300));
+        s.begin_get().unwrap();
+        assert_eq!(s.take_get(), Some(vec![Packet::Ping { probe: false }]));
+        // Pong resets: next ping 300 ms after the pong.
+        let t1 = t0 + Duration::from_millis(350);
+        assert_eq!(s.handle_packet(t1, Conn::Polling, Packet::Pong { probe: false }), None);
+        assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_millis(300)));
+        // No pong this time: closed 200 ms after the ping.
+        advance(&mut s, t1, t1 + Duration::from_millis(499));
+        assert!(!s.is_closed());
+        advance(&mut s, t1, t1 + Duration::from_millis(500));
+        assert_eq!(s.take_close_event(), Some(CloseReason::PingTimeout));
+    }
+
+    #[test]
+    fn client_close_releases_get_with_noop() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.begin_get().unwrap();
+        s.begin_post().unwrap();
+        s.handle_packet(t0, Conn::Polling, Packet::Close);
+        assert_eq!(s.take_get(), Some(vec![Packet::Noop]));
+        assert_eq!(s.close_reason(), Some(CloseReason::TransportClose));
+    }
+
+    #[test]
+    fn client_ping_is_a_protocol_error() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.handle_packet(t0, Conn::Polling, Packet::Ping { probe: false });
+        assert_eq!(s.close_reason(), Some(CloseReason::TransportError));
+    }
+
+    #[test]
+    fn queue_bound_closes_slow_session() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.send([msg("1"), msg("2")].into_iter()).unwrap();
+        assert!(matches!(
+            s.send([msg("3"), msg("4")].into_iter()),
+            Err(crate::Error::QueueFull)
+        ));
+        assert_eq!(s.close_reason(), Some(CloseReason::QueueFull));
+        assert!(matches!(s.send([msg("x")].into_iter()), Err(crate::Error::Closed)));
+    }
+
+    #[test]
+    fn forced_close_delivers_queue_then_close() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.send([msg("bye")].into_iter()).unwrap();
+        s.close_gracefully(t0, CloseReason::ForcedClose);
+        assert!(!s.is_closed());
+        s.begin_get().unwrap();
+        assert_eq!(
+            s.take_get(),
+            Some(vec![Packet::Message(msg("bye")), Packet::Close])
+        );
+        assert_eq!(s.take_close_event(), Some(CloseReason::ForcedClose));
+    }
+
+    #[test]
+    fn forced_close_gives_up_without_get() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.close_gracefully(t0, CloseReason::ForcedClose);
+        advance(&mut s, t0, t0 + Duration::from_millis(5000));
+        assert_eq!(s.take_close_event(), Some(CloseReason::ForcedClose));
+    }
+
+    #[test]
+    fn upgrade_flow() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.begin_get().unwrap();
+        let ws = s.start_probe(t0).unwrap();
+        assert_eq!(s.start_probe(t0), None, "second probe refused");
+        assert_eq!(s.take_ws(ws), WsOutput::Idle);
+        s.handle_packet(t0, Conn::Ws(ws), Packet::Ping { probe: true });
+        assert_eq!(s.take_ws(ws), WsOutput::Packets(vec![Packet::Pong { probe: true }]));
+        // The pending GET is released with a noop.
+        assert_eq!(s.take_get(), Some(vec![Packet::Noop]));
+        s.send([msg("queued")].into_iter()).unwrap();
+        s.handle_packet(t0, Conn::Ws(ws), Packet::Upgrade);
+        assert_eq!(s.transport(), Transport::WebSocket);
+        assert_eq!(s.take_ws(ws), WsOutput::Packets(vec![Packet::Message(msg("queued"))]));
+        // Polling is no longer the transport: its packets are ignored.
+        assert_eq!(s.handle_packet(t0, Conn::Polling, Packet::Message(msg("x"))), None);
+        assert_eq!(s.handle_packet(t0, Conn::Ws(ws), Packet::Message(msg("y"))), Some(msg("y")));
+        assert_eq!(s.start_probe(t0), None);
+    }
+
+    #[test]
+    fn probe_aborted_by_other_packet_or_timeout() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        let ws = s.start_probe(t0).unwrap();
+        s.handle_packet(t0, Conn::Ws(ws), Packet::Message(msg("early")));
+        assert!(!s.is_upgrading());
+        assert_eq!(s.take_ws(ws), WsOutput::Close(vec![]));
+        assert_eq!(s.transport(), Transport::Polling);
+
+        let ws2 = s.start_probe(t0).unwrap();
+        advance(&mut s, t0, t0 + Duration::from_millis(1000));
+        assert!(!s.is_upgrading());
+        assert_eq!(s.take_ws(ws2), WsOutput::Close(vec![]));
+        assert!(!s.is_closed());
+    }
+
+    #[test]
+    fn websocket_session_parse_error() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::WebSocket, open(), timings());
+        let ws = s.initial_ws_conn().unwrap();
+        assert_eq!(s.take_ws(ws), WsOutput::Packets(vec![open()]));
+        s.handle_decode_error(Conn::Ws(ws));
+        assert_eq!(s.take_close_event(), Some(CloseReason::ParseError));
+        assert_eq!(s.take_ws(ws), WsOutput::Close(vec![]));
+    }
+}

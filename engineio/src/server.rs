@@ -1,0 +1,74 @@
+//! A small accept loop: HTTP/1.1 with upgrades, the peer address in the
+//! request extensions, a header read timeout against slow-drip clients.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::Service;
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+use crate::error::Error;
+use crate::service::{ConnectInfo, ResponseBody};
+
+/// How long a client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `service` on every connection accepted from `listener`, until
+/// `shutdown` completes. Each request carries a [`ConnectInfo`] extension.
+///
+/// Any hyper service with our body type fits: an [`EngineIo`](crate::EngineIo),
+/// or your own router that calls [`EngineIo::handle`](crate::EngineIo::handle)
+/// for Engine.IO paths.
+///
+/// # Errors
+/// None today: accept errors (e.g. out of file descriptors) are logged and
+/// retried after a short pause; the `Result` leaves room for fatal ones.
+pub async fn serve<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error>
+where
+    S: Service<Request<Incoming>, Response = Response<ResponseBody>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = service.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(addr));
+                svc.call(req)
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,596 @@
+//! The hyper service: routing of Engine.IO requests, refusals with the
+//! reference server's answers, CORS, and session creation.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Body;
+
+use crate::config::{Cors, CorsOrigin, EngineConfig};
+use crate::error::{Error, HandshakeError};
+use crate::packet::{Packet, Str};
+use crate::proto::{CloseReason, Session, Timings, Transport};
+use crate::sid::Sid;
+use crate::socket::{HandshakeRequest, Incoming, Registry, Shared, Socket, now, run_timer};
+use crate::transport::{polling, websocket};
+
+/// The body type of every response the service produces.
+pub type ResponseBody = Full<Bytes>;
+
+/// A boxed, sendable future, as the hooks return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The peer address of a connection, put in the request extensions by
+/// [`serve`](crate::serve) (or by your own accept loop) so that handshakes know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectInfo(pub SocketAddr);
+
+type Handler = Arc<dyn Fn(Socket, Incoming) -> BoxFuture<()> + Send + Sync>;
+type AllowRequest = Arc<dyn Fn(&HandshakeRequest) -> BoxFuture<bool> + Send + Sync>;
+
+struct Sessions {
+    map: Mutex<HashMap<Sid, Arc<Shared>>>,
+}
+
+impl Sessions {
+    fn get(&self, sid: &Sid) -> Option<Arc<Shared>> {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sid)
+            .cloned()
+    }
+
+    fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    fn all(&self) -> Vec<Arc<Shared>> {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+impl Registry for Sessions {
+    fn remove(&self, sid: &Sid) {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(sid);
+    }
+}
+
+struct Inner {
+    config: EngineConfig,
+    timings: Timings,
+    sessions: Arc<Sessions>,
+    handler: Handler,
+    allow_request: Option<AllowRequest>,
+}
+
+/// An Engine.IO server: a cloneable hyper service plus the session registry.
+///
+/// Mount it beside your own routes by checking [`matches`](Self::matches) and
+/// calling [`handle`](Self::handle), or run it alone with [`serve`](Self::serve).
+///
+/// ```no_run
+/// use engineio::{EngineConfig, EngineIo};
+///
+/// # async fn run() -> Result<(), engineio::Error> {
+/// let engine = EngineIo::new(EngineConfig::default(), |socket, mut incoming| async move {
+///     // Echo every message back.
+///     while let Some(msg) = incoming.recv().await {
+///         let _ = socket.send(msg);
+///     }
+/// })?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// engine.serve(listener, std::future::pending()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct EngineIo {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EngineIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineIo")
+            .field("config", &self.inner.config)
+            .field("sessions", &self.inner.sessions.len())
+            .finish()
+    }
+}
+
+/// Builds an [`EngineIo`] with optional hooks.
+///
+/// ```
+/// use engineio::{EngineConfig, EngineIo};
+/// let engine = EngineIo::builder(EngineConfig::default())
+///     .allow_request(|req| {
+///         let ok = req.query("token").is_some();
+///         async move { ok }
+///     })
+///     .build(|_socket, _incoming| async {})
+///     .unwrap();
+/// # let _ = engine;
+/// ```
+pub struct EngineIoBuilder {
+    config: EngineConfig,
+    allow_request: Option<AllowRequest>,
+}
+
+impl std::fmt::Debug for EngineIoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineIoBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineIoBuilder {
+    /// An async hook that sees every handshake request (no `sid`) and may
+    /// delay or refuse it; refused handshakes get 403 `{"code":4,"message":"Forbidden"}`.
+    pub fn allow_request<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(&HandshakeRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.allow_request = Some(Arc::new(move |req| Box::pin(f(req))));
+        self
+    }
+
+    /// Builds the server; `handler` runs once per new session, in its own task,
+    /// with the session's handle and its stream of received messages.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the configuration is inconsistent.
+    pub fn build<H, Fut>(self, handler: H) -> Result<EngineIo, Error>
+    where
+        H: Fn(Socket, Incoming) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.config.validate()?;
+        let timings = Timings {
+            ping_interval: self.config.ping_interval,
+            ping_timeout: self.config.ping_timeout,
+            upgrade_timeout: self.config.upgrade_timeout,
+            close_wait: self.config.polling_close_wait,
+            max_buffered_packets: self.config.max_buffered_packets,
+        };
+        Ok(EngineIo {
+            inner: Arc::new(Inner {
+                config: self.config,
+                timings,
+                sessions: Arc::new(Sessions {
+                    map: Mutex::new(HashMap::new()),
+                }),
+                handler: Arc::new(move |s, i| Box::pin(handler(s, i))),
+                allow_request: self.allow_request,
+            }),
+        })
+    }
+}
+
+/// The open packet's JSON, keys in the reference server's order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OpenPacket<'a> {
+    sid: &'a str,
+    upgrades: &'a [&'a str],
+    ping_interval: u64,
+    ping_timeout: u64,
+    max_payload: usize,
+}
+
+/// Query parameters the protocol looks at.
+#[derive(Debug, Default)]
+struct Query {
+    eio: Option<String>,
+    transport: Option<String>,
+    sid: Option<String>,
+    all: Vec<(String, String)>,
+}
+
+fn parse_query(q: Option<&str>) -> Query {
+    let mut out = Query::default();
+    for (k, v) in form_urlencoded::parse(q.unwrap_or("").as_bytes()) {
+        let (k, v) = (k.into_owned(), v.into_owned());
+        match k.as_str() {
+            "EIO" if out.eio.is_none() => out.eio = Some(v.clone()),
+            "transport" if out.transport.is_none() => out.transport = Some(v.clone()),
+            "sid" if out.sid.is_none() => out.sid = Some(v.clone()),
+            _ => {}
+        }
+        out.all.push((k, v));
+    }
+    out
+}
+
+/// A response with the reference server's JSON error body.
+pub(crate) fn error_response(e: HandshakeError) -> Response<ResponseBody> {
+    let mut res = Response::new(Full::new(Bytes::from(e.json_body())));
+    *res.status_mut() = e.status();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// A refused WebSocket upgrade: 400, `text/html`, the message as body, and
+/// the connection closed (what the reference writes on the raw socket).
+fn upgrade_error_response(e: HandshakeError) -> Response<ResponseBody> {
+    let mut res = plain_response(StatusCode::BAD_REQUEST, e.message());
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+pub(crate) fn plain_response(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
+    let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *res.status_mut() = status;
+    res
+}
+
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .any(|part| part.trim().eq_ignore_ascii_case(token))
+        })
+    })
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    header_has_token(headers, header::UPGRADE, "websocket")
+}
+
+/// The `Sec-WebSocket-Accept` value, or `None` if the upgrade request is not
+/// a valid RFC 6455 handshake.
+fn websocket_accept(method: &Method, headers: &HeaderMap) -> Option<HeaderValue> {
+    if method != Method::GET
+        || !header_has_token(headers, header::CONNECTION, "upgrade")
+        || headers.get(header::SEC_WEBSOCKET_VERSION)? != "13"
+    {
+        return None;
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    HeaderValue::from_str(&accept).ok()
+}
+
+fn switching_protocols(accept: HeaderValue) -> Response<ResponseBody> {
+    let mut res = plain_response(StatusCode::SWITCHING_PROTOCOLS, "");
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    res
+}
+
+fn apply_cors(cors: &Cors, req: &HeaderMap, res: &mut HeaderMap) {
+    let origin = req.get(header::ORIGIN);
+    let allow = match (&cors.origin, origin) {
+        (CorsOrigin::Any, Some(o)) if cors.credentials => Some(o.clone()),
+        (CorsOrigin::Any, _) => Some(HeaderValue::from_static("*")),
+        (CorsOrigin::List(list), Some(o)) => list
+            .iter()
+            .any(|allowed| allowed.as_bytes() == o.as_bytes())
+            .then(|| o.clone()),
+        (CorsOrigin::List(_), None) => None,
+    };
+    if let Some(v) = allow {
+        let reflected = v != "*";
+        res.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        if reflected {
+            res.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        if cors.credentials {
+            res.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+    }
+}
+
+fn preflight(req: &HeaderMap) -> Response<ResponseBody> {
+    let mut res = plain_response(StatusCode::NO_CONTENT, "");
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"),
+    );
+    if let Some(v) = req.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
+        h.append(
+            header::VARY,
+            HeaderValue::from_static("Access-Control-Request-Headers"),
+        );
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    res
+}
+
+impl EngineIo {
+    /// Starts building a server with hooks.
+    pub fn builder(config: EngineConfig) -> EngineIoBuilder {
+        EngineIoBuilder {
+            config,
+            allow_request: None,
+        }
+    }
+
+    /// A server with no hooks; see [`EngineIoBuilder::build`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the configuration is inconsistent.
+    pub fn new<H, Fut>(config: EngineConfig, handler: H) -> Result<EngineIo, Error>
+    where
+        H: Fn(Socket, Incoming) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self::builder(config).build(handler)
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Number of live sessions.
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    /// A live session by id.
+    pub fn socket(&self, sid: &str) -> Option<Socket> {
+        let sid = Sid::parse(sid)?;
+        self.inner.sessions.get(&sid).map(|shared| Socket { shared })
+    }
+
+    /// Closes every session with [`CloseReason::ServerShutdown`].
+    pub fn shutdown(&self) {
+        let all = self.inner.sessions.all();
+        tracing::info!(sessions = all.len(), "shutting down engine");
+        for shared in all {
+            shared.with_wake(|s| s.close_now(CloseReason::ServerShutdown));
+        }
+    }
+
+    /// Whether a request is for this server's path (`<path>` prefix).
+    pub fn matches<B>(&self, req: &Request<B>) -> bool {
+        let path = req.uri().path();
+        let prefix = self.inner.config.path.as_str();
+        path.starts_with(prefix) || path == prefix.trim_end_matches('/')
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then closes every session.
+    ///
+    /// # Errors
+    /// An accept error that is not transient.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let result = crate::server::serve(listener, self.clone(), shutdown).await;
+        self.shutdown();
+        result
+    }
+
+    /// Handles one HTTP request for the Engine.IO path.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let cors = self.inner.config.cors.clone();
+        let req_headers = cors.as_ref().map(|_| req.headers().clone());
+        let mut res = self.route(req).await;
+        if let (Some(cors), Some(h)) = (cors, req_headers) {
+            if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+                apply_cors(&cors, &h, res.headers_mut());
+            }
+        }
+        res
+    }
+
+    async fn route<B>(&self, mut req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let config = &self.inner.config;
+        if !self.matches(&req) {
+            return plain_response(StatusCode::NOT_FOUND, "");
+        }
+        if config.cors.is_some()
+            && req.method() == Method::OPTIONS
+            && req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return preflight(req.headers());
+        }
+        let query = parse_query(req.uri().query());
+        let is_upgrade = is_websocket_upgrade(req.headers());
+        let uri = req.uri().clone();
+        let refuse = |e: HandshakeError| {
+            tracing::info!(reason = %e, %uri, "request refused");
+            if is_upgrade {
+                upgrade_error_response(e)
+            } else {
+                error_response(e)
+            }
+        };
+        let transport = match query.transport.as_deref() {
+            Some("polling") if config.allow_polling => Transport::Polling,
+            Some("websocket") if config.allow_websocket => Transport::WebSocket,
+            _ => return refuse(HandshakeError::UnknownTransport),
+        };
+        if let Some(sid) = query.sid.as_deref() {
+            let Some(shared) = Sid::parse(sid).and_then(|s| self.inner.sessions.get(&s)) else {
+                return refuse(HandshakeError::UnknownSid);
+            };
+            return match transport {
+                Transport::Polling => {
+                    // After an upgrade, polling with this sid is a transport mismatch.
+                    if shared.with(|s| s.transport()) != Transport::Polling {
+                        return refuse(HandshakeError::BadRequest);
+                    }
+                    match *req.method() {
+                        Method::GET => polling::get(shared).await,
+                        Method::POST => polling::post(shared, req, config.max_payload).await,
+                        _ => plain_response(StatusCode::INTERNAL_SERVER_ERROR, ""),
+                    }
+                }
+                Transport::WebSocket => {
+                    if !is_upgrade || !config.allow_upgrades {
+                        return refuse(HandshakeError::BadRequest);
+                    }
+                    let Some(accept) = websocket_accept(req.method(), req.headers()) else {
+                        return refuse(HandshakeError::BadRequest);
+                    };
+                    let on = hyper::upgrade::on(&mut req);
+                    let max = config.max_payload;
+                    match shared.with_wake(|s| s.start_probe(now())) {
+                        Some(conn) => {
+                            tracing::debug!(sid = %shared.sid, "upgrade probe started");
+                            tokio::spawn(websocket::run(shared, conn, on, max));
+                        }
+                        None => {
+                            tracing::info!(sid = %shared.sid, "second websocket for session; closing it");
+                            tokio::spawn(websocket::refuse(on, max));
+                        }
+                    }
+                    switching_protocols(accept)
+                }
+            };
+        }
+        // A handshake.
+        if req.method() != Method::GET {
+            return refuse(HandshakeError::BadHandshakeMethod);
+        }
+        let accept = match transport {
+            Transport::WebSocket => match websocket_accept(req.method(), req.headers()) {
+                Some(a) if is_upgrade => Some(a),
+                _ => return refuse(HandshakeError::BadRequest),
+            },
+            Transport::Polling => None,
+        };
+        let handshake = HandshakeRequest::from_parts(
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+            req.extensions().get::<ConnectInfo>().map(|c| c.0),
+            query.all,
+        );
+        if let Some(allow) = &self.inner.allow_request {
+            if !allow(&handshake).await {
+                return refuse(HandshakeError::Forbidden);
+            }
+        }
+        if query.eio.as_deref() != Some("4") {
+            return refuse(HandshakeError::UnsupportedProtocolVersion);
+        }
+        if self.inner.sessions.len() >= config.max_sessions {
+            tracing::warn!(max = config.max_sessions, "session limit reached; handshake refused");
+            return plain_response(StatusCode::SERVICE_UNAVAILABLE, "");
+        }
+        let shared = self.open_session(transport, handshake);
+        match accept {
+            None => {
+                let packets = shared.with(|s| {
+                    let _ = s.begin_get();
+                    s.take_get()
+                });
+                polling::payload_response(&packets.unwrap_or_default())
+            }
+            Some(accept) => {
+                let on = hyper::upgrade::on(&mut req);
+                if let Some(conn) = shared.with(|s| s.initial_ws_conn()) {
+                    tokio::spawn(websocket::run(shared, conn, on, config.max_payload));
+                }
+                switching_protocols(accept)
+            }
+        }
+    }
+
+    fn open_session(&self, transport: Transport, handshake: HandshakeRequest) -> Arc<Shared> {
+        let config = &self.inner.config;
+        let sid = Sid::generate();
+        let upgrades: &[&str] =
+            if transport == Transport::Polling && config.allow_websocket && config.allow_upgrades {
+                &["websocket"]
+            } else {
+                &[]
+            };
+        let open = OpenPacket {
+            sid: sid.as_str(),
+            upgrades,
+            ping_interval: u64::try_from(config.ping_interval.as_millis()).unwrap_or(u64::MAX),
+            ping_timeout: u64::try_from(config.ping_timeout.as_millis()).unwrap_or(u64::MAX),
+            max_payload: config.max_payload,
+        };
+        let open = serde_json::to_string(&open).unwrap_or_default();
+        let session = Session::new(
+            now(),
+            transport,
+            Packet::Open(Str::from(open)),
+            self.inner.timings,
+        );
+        let registry: Weak<dyn Registry> = {
+            let strong: Arc<dyn Registry> = self.inner.sessions.clone();
+            Arc::downgrade(&strong)
+        };
+        let (shared, incoming) = Shared::new(
+            sid,
+            session,
+            handshake,
+            registry,
+            config.max_buffered_incoming,
+        );
+        self.inner
+            .sessions
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(sid, shared.clone());
+        tracing::info!(%sid, %transport, remote = ?shared.handshake.remote_addr, "session opened");
+        tokio::spawn(run_timer(shared.clone()));
+        let socket = Socket {
+            shared: shared.clone(),
+        };
+        tokio::spawn((self.inner.handler)(socket, incoming));
+        shared
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for EngineIo
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<ResponseBody>, Infallible>>;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}

@@ -1,0 +1,148 @@
+//! HTTP long-polling: a GET waits for queued packets, a POST carries a payload.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+
+use crate::error::HandshakeError;
+use crate::packet::Packet;
+use crate::payload::{Payload, encode_payload};
+use crate::proto::{CloseReason, Conn, GetError, PostError};
+use crate::service::{ResponseBody, error_response, plain_response};
+use crate::socket::{Shared, now};
+
+/// Ends the pending GET if the request future is dropped (client gone).
+struct GetGuard<'a> {
+    shared: &'a Shared,
+    active: bool,
+}
+
+impl Drop for GetGuard<'_> {
+    fn drop(&mut self) {
+        if self.active {
+            self.shared.with(|s| s.end_get());
+        }
+    }
+}
+
+struct PostGuard<'a>(&'a Shared);
+
+impl Drop for PostGuard<'_> {
+    fn drop(&mut self) {
+        self.0.with(|s| s.end_post());
+    }
+}
+
+/// The body of a GET: the packets, as one payload.
+pub(crate) fn payload_response(packets: &[Packet]) -> Response<ResponseBody> {
+    let body = encode_payload(packets);
+    let mut res = Response::new(Full::new(body));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// A GET on an existing polling session: holds until there is something to send.
+pub(crate) async fn get(shared: Arc<Shared>) -> Response<ResponseBody> {
+    match shared.with(|s| s.begin_get()) {
+        Ok(()) => {}
+        Err(GetError::Overlap) => {
+            // The session is closed; the first GET gets `1`.
+            shared.wake();
+            tracing::warn!(sid = %shared.sid, "refused overlapping GET");
+            return error_response(HandshakeError::BadRequest);
+        }
+        Err(GetError::Closed) => return error_response(HandshakeError::UnknownSid),
+    }
+    let mut guard = GetGuard {
+        shared: &shared,
+        active: true,
+    };
+    loop {
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if let Some(packets) = shared.with(|s| s.take_get()) {
+            guard.active = false;
+            // Draining may have finished a close or freed the queue.
+            shared.wake();
+            return payload_response(&packets);
+        }
+        changed.await;
+    }
+}
+
+/// A POST on an existing polling session.
+pub(crate) async fn post<B>(
+    shared: Arc<Shared>,
+    req: http::Request<B>,
+    max_payload: usize,
+) -> Response<ResponseBody>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match shared.with(|s| s.begin_post()) {
+        Ok(()) => {}
+        Err(PostError::Overlap) => {
+            shared.wake();
+            tracing::warn!(sid = %shared.sid, "refused overlapping POST");
+            return error_response(HandshakeError::BadRequest);
+        }
+        Err(PostError::Closed) => return error_response(HandshakeError::UnknownSid),
+    }
+    let _guard = PostGuard(&shared);
+    // v4 bodies are text; a binary content type is refused (as the reference does).
+    if req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"))
+    {
+        tracing::warn!(sid = %shared.sid, "binary content type on a v4 POST; closing");
+        shared.with_wake(|s| s.close_now(CloseReason::TransportError));
+        return error_response(HandshakeError::BadRequest);
+    }
+    let body = match Limited::new(req.into_body(), max_payload).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            shared.with_wake(|s| s.close_now(CloseReason::TransportError));
+            if too_large {
+                tracing::warn!(sid = %shared.sid, limit = max_payload, "POST body over max_payload; closing");
+                return plain_response(StatusCode::PAYLOAD_TOO_LARGE, "");
+            }
+            tracing::warn!(sid = %shared.sid, error = %e, "POST body read failed; closing");
+            return error_response(HandshakeError::BadRequest);
+        }
+    };
+    let tx = shared.incoming_sender();
+    for item in Payload::new(body) {
+        match item {
+            Ok(packet) => {
+                let msg = shared.with(|s| s.handle_packet(now(), Conn::Polling, packet));
+                if let (Some(msg), Some(tx)) = (msg, tx.as_ref()) {
+                    // Waits while the application's inbox is full (backpressure).
+                    let _ = tx.send(msg).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(sid = %shared.sid, error = %e, "undecodable polling payload; closing");
+                shared.with_wake(|s| s.handle_decode_error(Conn::Polling));
+                return error_response(HandshakeError::BadRequest);
+            }
+        }
+    }
+    shared.wake();
+    let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html"),
+    );
+    res
+}
