@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, installing what it needs first.
+# Usage: ./test.sh            (everything)
+#        ./test.sh --rust     (only the Rust gates)
+set -euo pipefail
+cd "$(dirname "$0")"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace (unit, integration, doc tests)"
+cargo test --workspace
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+if [ "${1:-}" = "--rust" ]; then exit 0; fi
+
+step "build conformance-server"
+cargo build -p conformance-server
+
+step "conformance: official clients against our server"
+(cd conformance && npm ci --no-audit --no-fund && npm test)
+
+echo
+echo "all tests passed"
