@@ -262,6 +262,17 @@ impl Socket {
         self.shared.send_messages(msgs.into_iter())
     }
 
+    /// Queues messages (all or none) only if the transport can write them
+    /// right now, and drops them otherwise: for volatile data such as typing
+    /// indicators or positions. Returns whether they were queued.
+    pub fn send_volatile(&self, msgs: Vec<Message>) -> bool {
+        let queued = self.shared.with(|s| s.send_volatile(msgs.into_iter()));
+        if queued {
+            self.shared.changed.notify_waiters();
+        }
+        queued
+    }
+
     /// Closes the session: what is queued is still delivered, then the close.
     pub fn close(&self) {
         self.shared

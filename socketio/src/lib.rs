@@ -1,1 +1,69 @@
-//! Socket.IO v5 server (work in progress).
+//! A Socket.IO v5 server on top of the [`engineio`] crate: namespaces,
+//! middlewares, events, acknowledgements both ways, rooms and broadcasting,
+//! spoken exactly as the official `socket.io-client` 4.x expects.
+//!
+//! # Getting started
+//! ```no_run
+//! use socketio::{AckSender, Socket, SocketIo, SocketIoConfig};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), socketio::Error> {
+//!     let io = SocketIo::new(SocketIoConfig::default())?;
+//!     io.on_connection(|socket: Socket| async move {
+//!         socket.join("lobby");
+//!         socket.on("chat", |socket: Socket, (text,): (String,), ack: AckSender| async move {
+//!             // To everyone else in the lobby, then confirm to the sender.
+//!             let _ = socket.to("lobby").emit("chat", &text);
+//!             let _ = ack.send(&"delivered");
+//!         });
+//!     });
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000")
+//!         .await
+//!         .map_err(engineio::Error::from)?;
+//!     io.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! }
+//! ```
+//!
+//! # Layout
+//! - `packet/`: the pure codec (packets, binary attachments, serde bridge for
+//!   binary placeholders).
+//! - `client.rs`: one Engine.IO connection: decoding, ordered job queue,
+//!   connect timeout. `socket.rs`: a namespace connection (handlers, emit,
+//!   acks, rooms, disconnect). `ack.rs`: ack table and responder.
+//! - `ns.rs`: namespaces, middlewares. `operators.rs`: `to`/`except`/... and
+//!   bulk operations. `adapter/`: the [`Adapter`] trait and the in-memory one.
+//! - `io.rs`: [`SocketIo`], the hyper service.
+//!
+//! # Limits
+//! See [`SocketIoConfig`]: attachments per packet, namespace name length,
+//! namespaces per connection, pending acks per socket, queued events per
+//! connection; below them, every Engine.IO bound of [`engineio::EngineConfig`].
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod ack;
+mod adapter;
+mod client;
+mod config;
+mod encoded;
+mod error;
+mod handshake;
+mod io;
+mod ns;
+mod operators;
+pub(crate) mod packet;
+mod socket;
+
+pub use ack::AckSender;
+pub use adapter::{Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, MemoryAdapter, Room};
+pub use config::SocketIoConfig;
+pub use encoded::{Args, EncodedPacket};
+pub use error::{AckError, Error, ParseError};
+pub use handshake::Handshake;
+pub use io::{DynamicNamespace, SocketIo, SocketIoBuilder};
+pub use ns::{ConnectError, LocalNamespace, Namespace};
+pub use operators::{AckResponses, BroadcastOperator, IntoRooms};
+pub use packet::Binary;
+pub use socket::{
+    BoxFuture, DisconnectReason, Socket, SocketId, SocketWithTimeout, VolatileSocket,
+};

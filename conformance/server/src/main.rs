@@ -7,12 +7,16 @@
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
 //!   back, except the text `server-close`, which makes the server close the session.
+//! - `/socket.io/`: Socket.IO, CORS any origin; see [`socketio_app`].
 //!
 //! Prints `listening on 127.0.0.1:PORT` once ready; exits on SIGTERM / SIGINT.
 
 use std::time::Duration;
 
 use engineio::{Cors, EngineConfig, EngineIo, Message};
+use socketio::SocketIoConfig;
+
+mod app;
 
 #[derive(Debug)]
 struct Args {
@@ -114,6 +118,24 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let io = match app::socketio_app(
+        SocketIoConfig::default()
+            .engine(
+                EngineConfig::default()
+                    .path("/socket.io/")
+                    .ping_interval(Duration::from_millis(args.ping_interval))
+                    .ping_timeout(Duration::from_millis(args.ping_timeout))
+                    .max_payload(args.max_payload)
+                    .cors(Cors::any()),
+            )
+            .connect_timeout(Duration::from_millis(args.connect_timeout)),
+    ) {
+        Ok(io) => io,
+        Err(e) => {
+            eprintln!("conformance-server: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -131,11 +153,16 @@ async fn main() -> std::process::ExitCode {
     println!("listening on {addr}");
     let router = {
         let engine = engine.clone();
+        let io = io.clone();
         hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let engine = engine.clone();
+            let io = io.clone();
             async move {
                 if engine.matches(&req) {
                     return Ok::<_, std::convert::Infallible>(engine.handle(req).await);
+                }
+                if io.matches(&req) {
+                    return Ok(io.handle(req).await);
                 }
                 let mut res = http::Response::new(engineio::ResponseBody::default());
                 *res.status_mut() = http::StatusCode::NOT_FOUND;
@@ -145,6 +172,7 @@ async fn main() -> std::process::ExitCode {
     };
     let result = engineio::serve(listener, router, shutdown_signal()).await;
     engine.shutdown();
+    io.shutdown();
     tokio::time::sleep(Duration::from_millis(100)).await;
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -451,6 +451,24 @@ impl Session {
         Ok(was_empty)
     }
 
+    /// Queues messages only if the transport can take them right now (nothing
+    /// queued, a writer ready); otherwise drops them. Returns whether they were
+    /// queued.
+    pub(crate) fn send_volatile(&mut self, msgs: impl ExactSizeIterator<Item = Message>) -> bool {
+        let ready = self.state == State::Open
+            && self.outbox.is_empty()
+            && self.probe.is_none()
+            && match self.transport {
+                Transport::Polling => self.get_pending,
+                Transport::WebSocket => true,
+            };
+        if ready {
+            self.queued_messages += msgs.len();
+            self.outbox.extend(msgs.map(Packet::Message));
+        }
+        ready
+    }
+
     // ----- timers ----------------------------------------------------------
 
     /// The next instant at which [`handle_timeout`](Self::handle_timeout) has work.
@@ -635,6 +653,17 @@ mod tests {
             Some(vec![Packet::Message(msg("bye")), Packet::Close])
         );
         assert_eq!(s.take_close_event(), Some(CloseReason::ForcedClose));
+    }
+
+    #[test]
+    fn volatile_dropped_unless_writable() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        assert!(!s.send_volatile([msg("v")].into_iter()), "no GET pending");
+        s.begin_get().unwrap();
+        assert!(s.send_volatile([msg("v")].into_iter()));
+        assert!(!s.send_volatile([msg("w")].into_iter()), "queue not empty");
+        assert_eq!(s.take_get(), Some(vec![Packet::Message(msg("v"))]));
     }
 
     #[test]

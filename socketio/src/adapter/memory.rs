@@ -1,0 +1,131 @@
+//! The default adapter: rooms in memory, delivery to this process's sockets.
+
+use std::collections::HashSet;
+
+use dashmap::DashMap;
+
+use super::{Adapter, BroadcastOptions, Room};
+use crate::encoded::EncodedPacket;
+use crate::ns::LocalNamespace;
+use crate::socket::SocketId;
+
+/// Rooms kept in two concurrent maps (room → members, socket → rooms).
+#[derive(Debug)]
+pub struct MemoryAdapter {
+    ns: LocalNamespace,
+    rooms: DashMap<Room, HashSet<SocketId>>,
+    sids: DashMap<SocketId, HashSet<Room>>,
+}
+
+impl MemoryAdapter {
+    /// An empty adapter delivering to the sockets of `ns`.
+    pub fn new(ns: LocalNamespace) -> Self {
+        MemoryAdapter {
+            ns,
+            rooms: DashMap::new(),
+            sids: DashMap::new(),
+        }
+    }
+
+    fn is_excluded(&self, id: &SocketId, except: &HashSet<Room>) -> bool {
+        !except.is_empty()
+            && self
+                .sids
+                .get(id)
+                .is_some_and(|rooms| rooms.iter().any(|r| except.contains(r)))
+    }
+
+    /// Calls `f` once for each selected socket id.
+    fn for_each_target(&self, opts: &BroadcastOptions, mut f: impl FnMut(&SocketId)) {
+        if opts.rooms.is_empty() {
+            // Collect first: no map guard is held while delivering.
+            for id in self.ns.ids() {
+                if !self.is_excluded(&id, &opts.except) {
+                    f(&id)
+                }
+            }
+            return;
+        }
+        let mut seen: Option<HashSet<SocketId>> = (opts.rooms.len() > 1).then(HashSet::new);
+        for room in &opts.rooms {
+            // Collect the members first: no map guard is held while delivering.
+            let members: Vec<SocketId> = match self.rooms.get(room) {
+                Some(m) => m.iter().copied().collect(),
+                None => continue,
+            };
+            for id in members {
+                if let Some(seen) = seen.as_mut() {
+                    if !seen.insert(id) {
+                        continue;
+                    }
+                }
+                if !self.is_excluded(&id, &opts.except) {
+                    f(&id);
+                }
+            }
+        }
+    }
+}
+
+impl Adapter for MemoryAdapter {
+    fn add_all(&self, id: &SocketId, rooms: &[Room]) {
+        for room in rooms {
+            self.rooms.entry(room.clone()).or_default().insert(*id);
+        }
+        self.sids
+            .entry(*id)
+            .or_default()
+            .extend(rooms.iter().cloned());
+    }
+
+    fn del(&self, id: &SocketId, room: &str) {
+        if let Some(mut set) = self.sids.get_mut(id) {
+            set.remove(room);
+        }
+        self.rooms.remove_if_mut(room, |_, members| {
+            members.remove(id);
+            members.is_empty()
+        });
+    }
+
+    fn del_all(&self, id: &SocketId) {
+        let Some((_, rooms)) = self.sids.remove(id) else {
+            return;
+        };
+        for room in rooms {
+            self.rooms.remove_if_mut(&room, |_, members| {
+                members.remove(id);
+                members.is_empty()
+            });
+        }
+    }
+
+    fn socket_rooms(&self, id: &SocketId) -> Vec<Room> {
+        self.sids
+            .get(id)
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
+        let mut out = Vec::new();
+        self.for_each_target(opts, |id| out.push(*id));
+        out
+    }
+
+    fn rooms(&self) -> Vec<Room> {
+        self.rooms.iter().map(|e| e.key().clone()).collect()
+    }
+
+    fn broadcast(&self, packet: &EncodedPacket, opts: &BroadcastOptions) -> usize {
+        let mut n = 0;
+        self.for_each_target(opts, |id| {
+            if let Some(socket) = self.ns.get(id) {
+                if socket.deliver(packet, opts.flags.volatile) {
+                    n += 1;
+                }
+            }
+        });
+        n
+    }
+}

@@ -1,0 +1,305 @@
+//! One Engine.IO connection seen from the Socket.IO layer: decodes its
+//! packets, runs namespace connects and event handlers in order, resolves
+//! acks at once, enforces the connect timeout, and disconnects its sockets
+//! when the connection ends.
+//!
+//! Ordering: every packet but ACK becomes a job; jobs of one connection run
+//! one at a time, in arrival order. ACKs are resolved as they arrive, so a
+//! running handler may await an ack from its own client. At most
+//! `max_queued_events` jobs wait; then reading pauses (backpressure).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use engineio::Message;
+use serde_json::Value;
+
+use crate::encoded::{Args, EncodedPacket};
+use crate::handshake::Handshake;
+use crate::io::IoInner;
+use crate::packet::{BinaryPacket, Decoder, Limits, Packet, PacketType};
+use crate::socket::{BoxFuture, DisconnectReason, Socket, SocketId};
+
+pub(crate) struct Client {
+    pub(crate) esock: engineio::Socket,
+    io: Arc<IoInner>,
+    sockets: Mutex<HashMap<String, Socket>>,
+    joined: AtomicBool,
+}
+
+impl Client {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Socket>> {
+        self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, nsp: &str) -> Option<Socket> {
+        self.lock().get(nsp).cloned()
+    }
+
+    fn all(&self) -> Vec<Socket> {
+        self.lock().values().cloned().collect()
+    }
+
+    pub(crate) fn remove_socket(&self, nsp: &str, id: &SocketId) {
+        let removed = {
+            let mut map = self.lock();
+            match map.get(nsp) {
+                Some(s) if s.id() == *id => map.remove(nsp),
+                _ => None,
+            }
+        };
+        if let Some(s) = removed {
+            self.io.remove_if_empty_dynamic(&s.inner_ns());
+        }
+    }
+
+    /// `disconnect(true)`: every namespace gets a DISCONNECT, then the
+    /// connection closes.
+    pub(crate) async fn disconnect_all(&self) {
+        for s in self.all() {
+            s.close(DisconnectReason::ServerNamespaceDisconnect, true)
+                .await;
+        }
+        self.esock.close();
+    }
+
+    async fn close_all(&self, reason: DisconnectReason) {
+        for s in self.all() {
+            s.close(reason, false).await;
+        }
+    }
+}
+
+enum Job {
+    Connect { nsp: String, auth: Value },
+    Disconnect { nsp: String },
+    Event { nsp: String, event: String, args: Args, id: Option<u64> },
+}
+
+/// What the reader decided for a decoded packet.
+enum Decision {
+    Queue(Job),
+    Done,
+    /// A protocol violation: the connection is closed with `parse error`.
+    Invalid(&'static str),
+}
+
+fn decide(client: &Client, bp: BinaryPacket) -> Decision {
+    let BinaryPacket {
+        packet,
+        attachments,
+    } = bp;
+    let Packet {
+        kind, nsp, id, data, ..
+    } = packet;
+    match kind {
+        PacketType::Connect => Decision::Queue(Job::Connect {
+            nsp,
+            auth: data.unwrap_or_else(|| Value::Object(Default::default())),
+        }),
+        PacketType::Disconnect => Decision::Queue(Job::Disconnect { nsp }),
+        PacketType::Event | PacketType::BinaryEvent => {
+            let Some(Value::Array(mut items)) = data else {
+                return Decision::Invalid("event payload is not an array");
+            };
+            if items.is_empty() {
+                return Decision::Invalid("event without a name");
+            }
+            let event = match items.remove(0) {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                _ => return Decision::Invalid("event name is not a string"),
+            };
+            Decision::Queue(Job::Event {
+                nsp,
+                event,
+                args: Args::from_parts(items, attachments),
+                id,
+            })
+        }
+        PacketType::Ack | PacketType::BinaryAck => {
+            let (Some(id), Some(Value::Array(items))) = (id, data) else {
+                return Decision::Invalid("ack without id or array");
+            };
+            if let Some(socket) = client.get(&nsp) {
+                socket.resolve_ack(id, Args::from_parts(items, attachments));
+            }
+            Decision::Done
+        }
+        _ => Decision::Invalid("packet type not allowed from a client"),
+    }
+}
+
+fn run_job(client: Arc<Client>, job: Job) -> BoxFuture<()> {
+    Box::pin(async move {
+        match job {
+            Job::Connect { nsp, auth } => connect(&client, nsp, auth).await,
+            Job::Disconnect { nsp } => match client.get(&nsp) {
+                Some(s) => {
+                    s.close(DisconnectReason::ClientNamespaceDisconnect, false)
+                        .await
+                }
+                None => {
+                    protocol_error(&client, "disconnect from a namespace not joined").await
+                }
+            },
+            Job::Event {
+                nsp,
+                event,
+                args,
+                id,
+            } => match client.get(&nsp) {
+                Some(s) => s.dispatch(event, args, id).await,
+                None => protocol_error(&client, "event for a namespace not joined").await,
+            },
+        }
+    })
+}
+
+async fn protocol_error(client: &Client, why: &str) {
+    tracing::warn!(sid = %client.esock.sid(), why, "protocol error; closing connection");
+    client.close_all(DisconnectReason::ParseError).await;
+    client.esock.close();
+}
+
+fn send_text(client: &Client, text: String) {
+    let _ = client
+        .esock
+        .send_all(EncodedPacket::from_text(text).messages());
+}
+
+async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
+    if client.get(&nsp).is_some() {
+        return protocol_error(client, "CONNECT to a namespace already joined").await;
+    }
+    let io = &client.io;
+    if client.lock().len() >= io.config.max_namespaces_per_client {
+        tracing::warn!(sid = %client.esock.sid(), %nsp, "too many namespaces on one connection");
+        return send_text(
+            client,
+            Packet::connect_error(&nsp, "Too many namespaces", None).encode(),
+        );
+    }
+    let Some(ns) = io.namespace_for(&nsp) else {
+        tracing::info!(sid = %client.esock.sid(), %nsp, "CONNECT to an unknown namespace");
+        return send_text(
+            client,
+            Packet::connect_error(&nsp, "Invalid namespace", None).encode(),
+        );
+    };
+    let handshake = Handshake::new(client.esock.handshake(), auth);
+    let socket = Socket::new(ns.clone(), client.clone(), handshake);
+    let middlewares = io
+        .server_middlewares()
+        .into_iter()
+        .chain(ns.handlers.middlewares());
+    for mw in middlewares {
+        if let Err(e) = mw(socket.clone()).await {
+            tracing::info!(sid = %client.esock.sid(), %nsp, message = %e.message, "connection refused by middleware");
+            io.remove_if_empty_dynamic(&ns);
+            return send_text(
+                client,
+                Packet::connect_error(&nsp, &e.message, e.data).encode(),
+            );
+        }
+    }
+    if !client.esock.is_open() {
+        return;
+    }
+    socket.set_connected();
+    ns.insert_socket(socket.clone());
+    ns.adapter().add_all(&socket.id(), &[socket.id().as_str().to_owned()]);
+    client.lock().insert(nsp.clone(), socket.clone());
+    client.joined.store(true, Ordering::Release);
+    let reply = Packet::connect(&nsp, Some(serde_json::json!({ "sid": socket.id().as_str() })));
+    send_text(client, reply.encode());
+    tracing::debug!(sid = %client.esock.sid(), id = %socket.id(), %nsp, "socket connected");
+    if let Some(handler) = ns.handlers.on_connect() {
+        handler(socket).await;
+    }
+}
+
+/// Serves one Engine.IO connection until it closes.
+pub(crate) async fn run(io: Arc<IoInner>, esock: engineio::Socket, mut incoming: engineio::Incoming) {
+    let limits = {
+        let mut l = Limits::default();
+        l.max_attachments = io.config.max_attachments;
+        l.max_nsp_len = io.config.max_namespace_len;
+        l
+    };
+    let max_queued = io.config.max_queued_events;
+    let connect_timeout = io.config.connect_timeout;
+    let client = Arc::new(Client {
+        esock,
+        io,
+        sockets: Mutex::new(HashMap::new()),
+        joined: AtomicBool::new(false),
+    });
+    let mut decoder = Decoder::new(limits);
+    let mut queue: VecDeque<Job> = VecDeque::new();
+    let mut current: Option<BoxFuture<()>> = None;
+    let connect_deadline = tokio::time::sleep(connect_timeout);
+    tokio::pin!(connect_deadline);
+    let mut timer_armed = true;
+    let mut invalid = false;
+
+    loop {
+        if current.is_none() {
+            current = queue.pop_front().map(|job| run_job(client.clone(), job));
+        }
+        let watch_timer = timer_armed && !client.joined.load(Ordering::Acquire);
+        tokio::select! {
+            () = async {
+                match current.as_mut() {
+                    Some(f) => f.await,
+                    None => std::future::pending().await,
+                }
+            }, if current.is_some() => {
+                current = None;
+            }
+            msg = incoming.recv(), if queue.len() < max_queued && !invalid => {
+                let Some(msg) = msg else { break };
+                let decoded = match msg {
+                    Message::Text(t) => decoder.feed_text(t.as_str()),
+                    Message::Binary(b) => decoder.feed_binary(b),
+                };
+                let why = match decoded {
+                    Ok(None) => continue,
+                    Ok(Some(bp)) => match decide(&client, bp) {
+                        Decision::Queue(job) => { queue.push_back(job); continue }
+                        Decision::Done => continue,
+                        Decision::Invalid(why) => why.to_owned(),
+                    },
+                    Err(e) => e.to_string(),
+                };
+                tracing::warn!(sid = %client.esock.sid(), error = %why, "invalid packet; closing connection");
+                invalid = true;
+                queue.clear();
+                current = None;
+                client.close_all(DisconnectReason::ParseError).await;
+                client.esock.close();
+            }
+            () = &mut connect_deadline, if watch_timer => {
+                timer_armed = false;
+                tracing::info!(sid = %client.esock.sid(), "no namespace joined within connect_timeout; closing");
+                client.esock.close();
+            }
+        }
+        if invalid && current.is_none() && queue.is_empty() {
+            // Wait for the engine to finish closing.
+            while incoming.recv().await.is_some() {}
+            break;
+        }
+    }
+    // The connection is gone: run what was accepted, then disconnect everyone.
+    if let Some(f) = current.take() {
+        f.await;
+    }
+    let reason = client
+        .esock
+        .close_reason()
+        .map(DisconnectReason::from_engine)
+        .unwrap_or(DisconnectReason::TransportClose);
+    client.close_all(reason).await;
+}

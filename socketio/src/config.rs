@@ -1,0 +1,124 @@
+//! Socket.IO server options, with the reference server's defaults.
+
+use std::time::Duration;
+
+use engineio::EngineConfig;
+
+/// Socket.IO server options: the Engine.IO options underneath plus the
+/// Socket.IO layer's own limits.
+///
+/// ```
+/// use std::time::Duration;
+/// use socketio::SocketIoConfig;
+/// let config = SocketIoConfig::default().connect_timeout(Duration::from_secs(10));
+/// assert_eq!(config.engine.path, "/socket.io/");
+/// ```
+///
+/// # Defaults
+/// | field | default | unit | bounds |
+/// |---|---|---|---|
+/// | `engine.path` | `/socket.io/` | | |
+/// | `connect_timeout` | 45 000 | ms | a connection that joins no namespace in time is closed |
+/// | `max_attachments` | 10 | per packet | binary attachments declared by one packet |
+/// | `max_namespace_len` | 256 | bytes | namespace names in CONNECT packets |
+/// | `max_namespaces_per_client` | 64 | namespaces | joined namespaces per connection |
+/// | `max_pending_acks` | 4 096 | per socket | server→client emits awaiting an ack (`emit_with_ack` fails beyond) |
+/// | `max_queued_events` | 64 | per connection | received packets waiting for their handler (then reading pauses) |
+/// | `ack_timeout` | 10 000 | ms | default `emit_with_ack` timeout when none is set |
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SocketIoConfig {
+    /// The Engine.IO layer's options.
+    pub engine: EngineConfig,
+    /// How long a new connection may take to join its first namespace.
+    pub connect_timeout: Duration,
+    /// Attachments one packet may declare.
+    pub max_attachments: usize,
+    /// Longest namespace name accepted.
+    pub max_namespace_len: usize,
+    /// Namespaces one connection may join at once.
+    pub max_namespaces_per_client: usize,
+    /// Outstanding server→client acks per socket.
+    pub max_pending_acks: usize,
+    /// Decoded packets queued per connection while a handler runs.
+    pub max_queued_events: usize,
+    /// Default timeout of `emit_with_ack` when no `timeout()` was given.
+    pub ack_timeout: Duration,
+}
+
+impl Default for SocketIoConfig {
+    fn default() -> Self {
+        SocketIoConfig {
+            engine: EngineConfig::default().path("/socket.io/"),
+            connect_timeout: Duration::from_millis(45_000),
+            max_attachments: 10,
+            max_namespace_len: 256,
+            max_namespaces_per_client: 64,
+            max_pending_acks: 4096,
+            max_queued_events: 64,
+            ack_timeout: Duration::from_millis(10_000),
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value;
+            self
+        }
+    };
+}
+
+impl SocketIoConfig {
+    /// Replaces the Engine.IO options (keep `path` pointing at `/socket.io/`
+    /// unless your clients use another path).
+    ///
+    /// ```
+    /// use socketio::SocketIoConfig;
+    /// let c = SocketIoConfig::default()
+    ///     .engine(engineio::EngineConfig::default().path("/socket.io/").max_payload(10_000));
+    /// assert_eq!(c.engine.max_payload, 10_000);
+    /// ```
+    pub fn engine(mut self, engine: EngineConfig) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    setter!(
+        /// Sets [`connect_timeout`](Self::connect_timeout).
+        connect_timeout: Duration
+    );
+    setter!(
+        /// Sets [`max_attachments`](Self::max_attachments).
+        max_attachments: usize
+    );
+    setter!(
+        /// Sets [`max_namespace_len`](Self::max_namespace_len).
+        max_namespace_len: usize
+    );
+    setter!(
+        /// Sets [`max_namespaces_per_client`](Self::max_namespaces_per_client).
+        max_namespaces_per_client: usize
+    );
+    setter!(
+        /// Sets [`max_pending_acks`](Self::max_pending_acks).
+        max_pending_acks: usize
+    );
+    setter!(
+        /// Sets [`max_queued_events`](Self::max_queued_events).
+        max_queued_events: usize
+    );
+    setter!(
+        /// Sets [`ack_timeout`](Self::ack_timeout).
+        ack_timeout: Duration
+    );
+
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        if self.max_queued_events == 0 || self.max_namespaces_per_client == 0 {
+            return Err(crate::Error::InvalidConfig("queue bounds must be > 0"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! Arguments of events and acks, and packets encoded once for any number of
+//! recipients.
+
+use bytes::Bytes;
+use engineio::{Message, Str};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::packet::{BinaryPacket, from_value, to_value};
+
+/// The arguments of an event or an ack, as received or to be sent: JSON
+/// values in which binary parts are placeholders into `binary()`.
+///
+/// ```
+/// use socketio::{Args, Binary};
+/// let args = Args::many(&("hello", 42, Binary::from(vec![1u8, 2, 3]))).unwrap();
+/// assert_eq!(args.len(), 3);
+/// let (s, n, b): (String, u32, Binary) = args.parse().unwrap();
+/// assert_eq!((s.as_str(), n, &b.0[..]), ("hello", 42, &[1u8, 2, 3][..]));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Args {
+    pub(crate) values: Vec<Value>,
+    pub(crate) bins: Vec<Bytes>,
+}
+
+impl Args {
+    /// No arguments.
+    pub fn none() -> Self {
+        Args::default()
+    }
+
+    /// One argument (any `Serialize`; wrap binary in [`Binary`](crate::Binary)).
+    ///
+    /// # Errors
+    /// If `value` does not serialize.
+    pub fn one<T: Serialize + ?Sized>(value: &T) -> Result<Self, Error> {
+        let (v, bins) = to_value(value)?;
+        Ok(Args {
+            values: vec![v],
+            bins,
+        })
+    }
+
+    /// Several arguments from a tuple or sequence (`()` or `null` is none).
+    ///
+    /// # Errors
+    /// If `values` does not serialize to an array.
+    pub fn many<T: Serialize + ?Sized>(values: &T) -> Result<Self, Error> {
+        let (v, bins) = to_value(values)?;
+        let values = match v {
+            Value::Array(a) => a,
+            Value::Null => Vec::new(),
+            _ => {
+                return Err(Error::Json(serde::ser::Error::custom(
+                    "Args::many needs a tuple or a sequence",
+                )));
+            }
+        };
+        Ok(Args { values, bins })
+    }
+
+    pub(crate) fn from_parts(values: Vec<Value>, bins: Vec<Bytes>) -> Self {
+        Args { values, bins }
+    }
+
+    /// Number of arguments.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are no arguments.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The JSON values, binary parts as `{"_placeholder":true,"num":n}`.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// The binary attachments, in placeholder order.
+    pub fn binary(&self) -> &[Bytes] {
+        &self.bins
+    }
+
+    /// All arguments as one value of type `T` (a tuple, a `Vec`, ...).
+    ///
+    /// # Errors
+    /// If the arguments do not fit `T`.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        from_value(Value::Array(self.values.clone()), &self.bins)
+    }
+
+    /// Argument `i` as a `T`.
+    ///
+    /// # Errors
+    /// If there is no such argument or it does not fit `T`.
+    pub fn get<T: DeserializeOwned>(&self, i: usize) -> Result<T, serde_json::Error> {
+        let v = self
+            .values
+            .get(i)
+            .cloned()
+            .ok_or_else(|| <serde_json::Error as serde::de::Error>::custom("missing argument"))?;
+        from_value(v, &self.bins)
+    }
+}
+
+/// A packet encoded once: its text header and its binary attachments, ready to
+/// be queued on any number of sessions (the buffers are shared, not copied).
+#[derive(Debug, Clone)]
+pub struct EncodedPacket {
+    pub(crate) text: Str,
+    pub(crate) bins: Vec<Bytes>,
+}
+
+impl EncodedPacket {
+    pub(crate) fn new(packet: &BinaryPacket) -> Self {
+        EncodedPacket {
+            text: Str::from(packet.encode()),
+            bins: packet.attachments.clone(),
+        }
+    }
+
+    pub(crate) fn from_text(text: String) -> Self {
+        EncodedPacket {
+            text: Str::from(text),
+            bins: Vec::new(),
+        }
+    }
+
+    /// Encodes an EVENT (or BINARY_EVENT) `[event, ...args]`.
+    pub(crate) fn event(nsp: &str, event: &str, args: Args, id: Option<u64>) -> Self {
+        let mut data = Vec::with_capacity(args.values.len() + 1);
+        data.push(Value::String(event.to_owned()));
+        data.extend(args.values);
+        EncodedPacket::new(&BinaryPacket::event(nsp, Value::Array(data), args.bins, id))
+    }
+
+    /// Encodes an ACK (or BINARY_ACK).
+    pub(crate) fn ack(nsp: &str, args: Args, id: u64) -> Self {
+        EncodedPacket::new(&BinaryPacket::ack(nsp, Value::Array(args.values), args.bins, id))
+    }
+
+    /// The Engine.IO messages: the header, then each attachment.
+    pub(crate) fn messages(&self) -> Vec<Message> {
+        let mut out = Vec::with_capacity(1 + self.bins.len());
+        out.push(Message::Text(self.text.clone()));
+        out.extend(self.bins.iter().cloned().map(Message::Binary));
+        out
+    }
+
+    /// The text header.
+    pub fn text(&self) -> &str {
+        self.text.as_str()
+    }
+}

@@ -1,0 +1,446 @@
+//! The server: namespaces (static and dynamic), server-wide middlewares, the
+//! Engine.IO layer underneath, and the hyper service.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
+
+use bytes::Bytes;
+use engineio::{EngineIo, ResponseBody};
+use http::{Request, Response};
+use hyper::body::Body;
+
+use crate::adapter::{AdapterFactory, MemoryAdapter};
+use crate::config::SocketIoConfig;
+use crate::error::Error;
+use crate::ns::{ConnectError, Middleware, Namespace, NsHandlers, NsInner};
+use crate::operators::{BroadcastOperator, IntoRooms};
+use crate::socket::{BoxFuture, Socket};
+
+type Matcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+pub(crate) struct IoInner {
+    pub(crate) config: Arc<SocketIoConfig>,
+    namespaces: RwLock<HashMap<String, Namespace>>,
+    dynamic: RwLock<Vec<(Matcher, Arc<NsHandlers>)>>,
+    middlewares: RwLock<Vec<Middleware>>,
+    adapter_factory: AdapterFactory,
+    engine: EngineIo,
+}
+
+impl IoInner {
+    pub(crate) fn server_middlewares(&self) -> Vec<Middleware> {
+        self.middlewares
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn get_or_create(&self, name: &str) -> Namespace {
+        let mut map = self
+            .namespaces
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(name.to_owned())
+            .or_insert_with(|| Namespace {
+                inner: NsInner::new(
+                    name.to_owned(),
+                    self.config.clone(),
+                    Arc::new(NsHandlers::default()),
+                    &self.adapter_factory,
+                    false,
+                ),
+            })
+            .clone()
+    }
+
+    /// The namespace a CONNECT names: a static one, or a new child of the
+    /// first dynamic namespace that matches.
+    pub(crate) fn namespace_for(&self, name: &str) -> Option<Arc<NsInner>> {
+        if let Some(ns) = self
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
+            return Some(ns.inner.clone());
+        }
+        let handlers = self
+            .dynamic
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(m, _)| m(name))
+            .map(|(_, h)| h.clone())?;
+        let mut map = self
+            .namespaces
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ns = map.entry(name.to_owned()).or_insert_with(|| {
+            tracing::debug!(nsp = name, "dynamic namespace created");
+            Namespace {
+                inner: NsInner::new(
+                    name.to_owned(),
+                    self.config.clone(),
+                    handlers,
+                    &self.adapter_factory,
+                    true,
+                ),
+            }
+        });
+        Some(ns.inner.clone())
+    }
+
+    /// Drops a dynamic namespace that has no socket left (so names made up by
+    /// clients cannot accumulate).
+    pub(crate) fn remove_if_empty_dynamic(&self, ns: &Arc<NsInner>) {
+        if !ns.dynamic || ns.socket_count() > 0 {
+            return;
+        }
+        let mut map = self
+            .namespaces
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map
+            .get(&ns.name)
+            .is_some_and(|n| Arc::ptr_eq(&n.inner, ns) && ns.socket_count() == 0)
+        {
+            map.remove(&ns.name);
+            tracing::debug!(nsp = %ns.name, "empty dynamic namespace removed");
+        }
+    }
+}
+
+/// A Socket.IO server. Cheap to clone.
+///
+/// ```no_run
+/// use socketio::{SocketIo, SocketIoConfig};
+///
+/// # async fn run() -> Result<(), socketio::Error> {
+/// let io = SocketIo::new(SocketIoConfig::default())?;
+/// io.on_connection(|socket| async move {
+///     socket.on("message", |socket: socketio::Socket, (text,): (String,), ack: socketio::AckSender| async move {
+///         let _ = socket.broadcast().emit("message", &text);
+///         let _ = ack.send("received");
+///     });
+/// });
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.map_err(engineio::Error::from)?;
+/// io.serve(listener, std::future::pending()).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SocketIo {
+    inner: Arc<IoInner>,
+}
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIo")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SocketIo`] with a custom adapter or Engine.IO hooks.
+pub struct SocketIoBuilder {
+    config: SocketIoConfig,
+    adapter_factory: AdapterFactory,
+    allow_request: Option<Arc<dyn Fn(&engineio::HandshakeRequest) -> BoxFuture<bool> + Send + Sync>>,
+}
+
+impl std::fmt::Debug for SocketIoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketIoBuilder {
+    /// Uses another adapter (e.g. a multi-node one) for every namespace.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use socketio::{MemoryAdapter, SocketIo, SocketIoConfig};
+    /// let io = SocketIo::builder(SocketIoConfig::default())
+    ///     .adapter(|ns| Arc::new(MemoryAdapter::new(ns)))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = io;
+    /// ```
+    pub fn adapter<F>(mut self, factory: F) -> Self
+    where
+        F: Fn(crate::ns::LocalNamespace) -> Arc<dyn crate::adapter::Adapter> + Send + Sync + 'static,
+    {
+        self.adapter_factory = Arc::new(factory);
+        self
+    }
+
+    /// An async hook that sees every Engine.IO handshake and may delay or refuse
+    /// it (403 `{"code":4,"message":"Forbidden"}`).
+    pub fn allow_request<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(&engineio::HandshakeRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.allow_request = Some(Arc::new(move |r| Box::pin(f(r))));
+        self
+    }
+
+    /// Builds the server.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] or an Engine.IO config error.
+    pub fn build(self) -> Result<SocketIo, Error> {
+        self.config.validate()?;
+        // The engine's connection handler reaches the server through this
+        // cell, filled right after the server is built around the engine.
+        let cell: Arc<OnceLock<Weak<IoInner>>> = Arc::new(OnceLock::new());
+        let handler_cell = cell.clone();
+        let mut builder = EngineIo::builder(self.config.engine.clone());
+        if let Some(allow) = self.allow_request {
+            builder = builder.allow_request(move |r| allow(r));
+        }
+        let engine = builder.build(move |esock, incoming| {
+            let io = handler_cell.get().and_then(Weak::upgrade);
+            async move {
+                if let Some(io) = io {
+                    crate::client::run(io, esock, incoming).await;
+                }
+            }
+        })?;
+        let inner = Arc::new(IoInner {
+            config: Arc::new(self.config),
+            namespaces: RwLock::new(HashMap::new()),
+            dynamic: RwLock::new(Vec::new()),
+            middlewares: RwLock::new(Vec::new()),
+            adapter_factory: self.adapter_factory,
+            engine,
+        });
+        let _ = cell.set(Arc::downgrade(&inner));
+        let io = SocketIo { inner };
+        // The main namespace always exists.
+        io.of("/");
+        Ok(io)
+    }
+}
+
+impl SocketIo {
+    /// A server with the in-memory adapter.
+    ///
+    /// # Errors
+    /// If the configuration is invalid.
+    pub fn new(config: SocketIoConfig) -> Result<SocketIo, Error> {
+        Self::builder(config).build()
+    }
+
+    /// Starts building a server.
+    pub fn builder(config: SocketIoConfig) -> SocketIoBuilder {
+        SocketIoBuilder {
+            config,
+            adapter_factory: Arc::new(|ns| Arc::new(MemoryAdapter::new(ns))),
+            allow_request: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SocketIoConfig {
+        &self.inner.config
+    }
+
+    /// The Engine.IO server underneath.
+    pub fn engine(&self) -> &EngineIo {
+        &self.inner.engine
+    }
+
+    /// The namespace `name` (created if needed; a missing leading `/` is added).
+    pub fn of(&self, name: &str) -> Namespace {
+        if name.starts_with('/') {
+            self.inner.get_or_create(name)
+        } else {
+            self.inner.get_or_create(&format!("/{name}"))
+        }
+    }
+
+    /// A dynamic namespace: every CONNECT to a name that `matcher` accepts
+    /// creates (or reuses) a child namespace with these handlers. Children
+    /// are dropped when their last socket leaves.
+    ///
+    /// ```
+    /// # let io = socketio::SocketIo::new(Default::default()).unwrap();
+    /// let rooms = io.dynamic(|name| name.starts_with("/room-"));
+    /// rooms.on_connection(|socket| async move {
+    ///     let _ = socket.emit("hello", socket.ns_name());
+    /// });
+    /// ```
+    pub fn dynamic<F>(&self, matcher: F) -> DynamicNamespace
+    where
+        F: Fn(&str) -> bool + Send + Sync + 'static,
+    {
+        let handlers = Arc::new(NsHandlers::default());
+        self.inner
+            .dynamic
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((Arc::new(matcher), handlers.clone()));
+        DynamicNamespace { handlers }
+    }
+
+    /// A middleware for every namespace, run before the namespace's own.
+    pub fn use_middleware<F, Fut>(&self, f: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        self.inner
+            .middlewares
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::new(move |s| Box::pin(f(s))));
+    }
+
+    /// The connection handler of the main namespace `/`.
+    pub fn on_connection<F, Fut>(&self, f: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.of("/").on_connection(f);
+    }
+
+    fn main(&self) -> BroadcastOperator {
+        self.of("/").all()
+    }
+
+    /// Sockets of `/` in `rooms`.
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.main().to(rooms)
+    }
+
+    /// Sockets of `/` except members of `rooms`.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.main().except(rooms)
+    }
+
+    /// Volatile emits on `/`.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.main().volatile()
+    }
+
+    /// This node only, on `/`.
+    pub fn local(&self) -> BroadcastOperator {
+        self.main().local()
+    }
+
+    /// Ack timeout for a broadcast with acks on `/`.
+    pub fn timeout(&self, d: std::time::Duration) -> BroadcastOperator {
+        self.main().timeout(d)
+    }
+
+    /// Emits to every socket of `/`.
+    ///
+    /// # Errors
+    /// If the argument does not serialize.
+    pub fn emit<T: serde::Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), Error> {
+        self.main().emit(event, data)
+    }
+
+    /// The sockets of `/`.
+    pub async fn fetch_sockets(&self) -> Vec<Socket> {
+        self.main().fetch_sockets().await
+    }
+
+    /// Makes every socket of `/` join `rooms`.
+    pub fn sockets_join(&self, rooms: impl IntoRooms) {
+        self.main().sockets_join(rooms)
+    }
+
+    /// Makes every socket of `/` leave `rooms`.
+    pub fn sockets_leave(&self, rooms: impl IntoRooms) {
+        self.main().sockets_leave(rooms)
+    }
+
+    /// Disconnects every socket of `/`.
+    pub async fn disconnect_sockets(&self, close: bool) {
+        self.main().disconnect_sockets(close).await
+    }
+
+    /// Whether a request is for the Socket.IO path.
+    pub fn matches<B>(&self, req: &Request<B>) -> bool {
+        self.engine().matches(req)
+    }
+
+    /// Handles one HTTP request for the Socket.IO path.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.engine().handle(req).await
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then closes every connection.
+    ///
+    /// # Errors
+    /// See [`engineio::serve`].
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        Ok(self.engine().serve(listener, shutdown).await?)
+    }
+
+    /// Closes every connection (reason `server shutting down`).
+    pub fn shutdown(&self) {
+        self.engine().shutdown();
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for SocketIo
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<ResponseBody>, Infallible>>;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}
+
+/// The handlers of a dynamic namespace; see [`SocketIo::dynamic`].
+#[derive(Clone)]
+pub struct DynamicNamespace {
+    handlers: Arc<NsHandlers>,
+}
+
+impl std::fmt::Debug for DynamicNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamicNamespace").finish_non_exhaustive()
+    }
+}
+
+impl DynamicNamespace {
+    /// The connection handler of every child namespace.
+    pub fn on_connection<F, Fut>(&self, f: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.handlers.set_on_connect(f);
+    }
+
+    /// A middleware of every child namespace.
+    pub fn use_middleware<F, Fut>(&self, f: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        self.handlers.add_middleware(f);
+    }
+}

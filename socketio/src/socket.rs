@@ -1,0 +1,593 @@
+//! A socket: one client's connection to one namespace.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::ack::{AckSender, AckTable, await_ack, parse_args};
+use crate::adapter::Room;
+use crate::client::Client;
+use crate::encoded::{Args, EncodedPacket};
+use crate::error::{AckError, Error};
+use crate::handshake::Handshake;
+use crate::ns::NsInner;
+use crate::operators::BroadcastOperator;
+use crate::packet::Packet;
+
+/// A socket id: 20 URL-safe random characters, distinct from the Engine.IO
+/// session id (as the reference server does).
+pub type SocketId = engineio::Sid;
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Why a socket left its namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The client sent a DISCONNECT for this namespace (`socket.disconnect()` on the client).
+    ClientNamespaceDisconnect,
+    /// The server called [`Socket::disconnect`].
+    ServerNamespaceDisconnect,
+    /// The client closed the connection.
+    TransportClose,
+    /// The connection failed.
+    TransportError,
+    /// The client stopped answering pings.
+    PingTimeout,
+    /// The client sent a packet that does not decode or is not allowed.
+    ParseError,
+    /// The server is shutting down.
+    ServerShutdown,
+    /// The server closed the underlying connection.
+    ForcedClose,
+}
+
+impl DisconnectReason {
+    /// The reference server's reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ServerShutdown => "server shutting down",
+            DisconnectReason::ForcedClose => "forced close",
+        }
+    }
+
+    pub(crate) fn from_engine(r: engineio::CloseReason) -> Self {
+        use engineio::CloseReason as C;
+        match r {
+            C::TransportClose => DisconnectReason::TransportClose,
+            C::PingTimeout => DisconnectReason::PingTimeout,
+            C::ForcedClose => DisconnectReason::ForcedClose,
+            C::ParseError => DisconnectReason::ParseError,
+            C::ServerShutdown => DisconnectReason::ServerShutdown,
+            _ => DisconnectReason::TransportError,
+        }
+    }
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+type EventHandler = Arc<dyn Fn(Socket, Args, AckSender) -> BoxFuture<()> + Send + Sync>;
+type AnyListener = Arc<dyn Fn(&Socket, &str, &Args) + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
+
+#[derive(Default)]
+struct Handlers {
+    events: HashMap<String, EventHandler>,
+    any_incoming: Vec<AnyListener>,
+    any_outgoing: Vec<AnyListener>,
+    disconnecting: Vec<DisconnectHandler>,
+    disconnect: Vec<DisconnectHandler>,
+}
+
+pub(crate) struct SocketInner {
+    id: SocketId,
+    ns: Arc<NsInner>,
+    client: Arc<Client>,
+    handshake: Handshake,
+    handlers: RwLock<Handlers>,
+    acks: Mutex<AckTable>,
+    data: Mutex<Value>,
+    connected: AtomicBool,
+    closing: AtomicBool,
+}
+
+/// One client's connection to one namespace. Cheap to clone; clones share
+/// the socket.
+///
+/// ```no_run
+/// use socketio::{SocketIo, SocketIoConfig};
+/// # fn f(io: SocketIo) {
+/// io.of("/").on_connection(|socket| async move {
+///     socket.on("chat", |socket: socketio::Socket, (text,): (String,), _ack| async move {
+///         let _ = socket.broadcast().emit("chat", &text);
+///     });
+///     socket.on_disconnect(|socket, reason| async move {
+///         tracing::info!(id = %socket.id(), %reason, "left");
+///     });
+/// });
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.inner.id)
+            .field("nsp", &self.inner.ns.name)
+            .finish()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Socket {
+    pub(crate) fn new(ns: Arc<NsInner>, client: Arc<Client>, handshake: Handshake) -> Socket {
+        Socket {
+            inner: Arc::new(SocketInner {
+                id: SocketId::generate(),
+                ns,
+                client,
+                handshake,
+                handlers: RwLock::new(Handlers::default()),
+                acks: Mutex::new(AckTable::default()),
+                data: Mutex::new(Value::Null),
+                connected: AtomicBool::new(false),
+                closing: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The socket id (what the client sees as `socket.id`).
+    pub fn id(&self) -> SocketId {
+        self.inner.id
+    }
+
+    /// The namespace name, e.g. `/` or `/chat`.
+    pub fn ns_name(&self) -> &str {
+        &self.inner.ns.name
+    }
+
+    pub(crate) fn inner_ns(&self) -> Arc<NsInner> {
+        self.inner.ns.clone()
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> crate::Namespace {
+        crate::Namespace {
+            inner: self.inner.ns.clone(),
+        }
+    }
+
+    /// The handshake: headers, query, address, auth payload...
+    pub fn handshake(&self) -> &Handshake {
+        &self.inner.handshake
+    }
+
+    /// The underlying Engine.IO session.
+    pub fn engine_socket(&self) -> &engineio::Socket {
+        &self.inner.client.esock
+    }
+
+    /// The transport the connection is on now.
+    pub fn transport(&self) -> engineio::Transport {
+        self.inner.client.esock.transport()
+    }
+
+    /// Whether the socket is connected to its namespace.
+    pub fn connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_connected(&self) {
+        self.inner.connected.store(true, Ordering::Release);
+    }
+
+    // ----- data ------------------------------------------------------------
+
+    /// Stores per-socket data (any `Serialize`; kept as JSON like Node's `socket.data`).
+    ///
+    /// # Errors
+    /// If `data` does not serialize.
+    pub fn set_data<T: Serialize>(&self, data: &T) -> Result<(), Error> {
+        *lock(&self.inner.data) = serde_json::to_value(data)?;
+        Ok(())
+    }
+
+    /// Reads the per-socket data as `T` (`None` if unset or of another shape).
+    pub fn data<T: DeserializeOwned>(&self) -> Option<T> {
+        let v = lock(&self.inner.data).clone();
+        if v.is_null() {
+            return None;
+        }
+        serde_json::from_value(v).ok()
+    }
+
+    /// The per-socket data as raw JSON (`null` if unset).
+    pub fn data_value(&self) -> Value {
+        lock(&self.inner.data).clone()
+    }
+
+    // ----- handlers --------------------------------------------------------
+
+    /// Handles an event. Its arguments are deserialized into `T`: all of them
+    /// as a tuple or sequence (`(String, u32)`), or, when there is exactly one
+    /// argument that does not fit that way, that one alone (`String`). Events
+    /// whose arguments do not fit are logged and dropped.
+    ///
+    /// Handlers of one connection run one at a time, in the order the packets
+    /// arrived; acks from the client are processed meanwhile, so a handler
+    /// may await [`emit_with_ack`](Self::emit_with_ack) on its own client.
+    pub fn on<T, F, Fut>(&self, event: impl Into<String>, handler: F)
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Socket, T, AckSender) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let event = event.into();
+        let name = event.clone();
+        let h: EventHandler = Arc::new(move |socket, args, ack| match parse_args::<T>(&args) {
+            Ok(v) => Box::pin(handler(socket, v, ack)),
+            Err(e) => {
+                tracing::warn!(event = %name, error = %e, "event arguments do not fit the handler; dropped");
+                Box::pin(async {})
+            }
+        });
+        write(&self.inner.handlers).events.insert(event, h);
+    }
+
+    /// Handles an event with its raw [`Args`] (JSON values and binary parts).
+    pub fn on_args<F, Fut>(&self, event: impl Into<String>, handler: F)
+    where
+        F: Fn(Socket, Args, AckSender) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: EventHandler = Arc::new(move |socket, args, ack| Box::pin(handler(socket, args, ack)));
+        write(&self.inner.handlers).events.insert(event.into(), h);
+    }
+
+    /// Removes the handler of an event.
+    pub fn off(&self, event: &str) {
+        write(&self.inner.handlers).events.remove(event);
+    }
+
+    /// A catch-all listener for incoming events, called (synchronously) before
+    /// the event's own handler.
+    pub fn on_any<F>(&self, listener: F)
+    where
+        F: Fn(&Socket, &str, &Args) + Send + Sync + 'static,
+    {
+        write(&self.inner.handlers).any_incoming.push(Arc::new(listener));
+    }
+
+    /// A catch-all listener for outgoing events of this socket.
+    pub fn on_any_outgoing<F>(&self, listener: F)
+    where
+        F: Fn(&Socket, &str, &Args) + Send + Sync + 'static,
+    {
+        write(&self.inner.handlers).any_outgoing.push(Arc::new(listener));
+    }
+
+    /// Runs when the socket is about to leave (it is still in its rooms).
+    pub fn on_disconnecting<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        write(&self.inner.handlers)
+            .disconnecting
+            .push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    }
+
+    /// Runs once the socket has left (rooms already cleared).
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        write(&self.inner.handlers)
+            .disconnect
+            .push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    }
+
+    pub(crate) async fn dispatch(&self, event: String, args: Args, id: Option<u64>) {
+        let (any, handler) = {
+            let h = read(&self.inner.handlers);
+            (h.any_incoming.clone(), h.events.get(&event).cloned())
+        };
+        for l in &any {
+            l(self, &event, &args);
+        }
+        match handler {
+            Some(h) => h(self.clone(), args, AckSender::new(self.clone(), id)).await,
+            None => tracing::trace!(%event, "no handler for event"),
+        }
+    }
+
+    // ----- emitting --------------------------------------------------------
+
+    /// Queues an encoded packet on this socket's connection.
+    pub(crate) fn send_packet(&self, packet: &EncodedPacket) -> Result<(), Error> {
+        if !self.connected() {
+            return Err(Error::Disconnected);
+        }
+        self.inner.client.esock.send_all(packet.messages())?;
+        Ok(())
+    }
+
+    /// Delivery from a broadcast; returns whether it was queued.
+    pub(crate) fn deliver(&self, packet: &EncodedPacket, volatile: bool) -> bool {
+        if !self.connected() {
+            return false;
+        }
+        if volatile {
+            self.inner.client.esock.send_volatile(packet.messages())
+        } else {
+            self.inner.client.esock.send_all(packet.messages()).is_ok()
+        }
+    }
+
+    fn notify_outgoing(&self, event: &str, args: &Args) {
+        let any = read(&self.inner.handlers).any_outgoing.clone();
+        for l in &any {
+            l(self, event, args);
+        }
+    }
+
+    /// Emits an event with one argument (any `Serialize`; binary as [`Binary`](crate::Binary)).
+    ///
+    /// # Errors
+    /// If the argument does not serialize, the socket is disconnected, or its
+    /// connection's queue is full (the connection is then closed).
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), Error> {
+        self.emit_args(event, Args::one(data)?)
+    }
+
+    /// Emits an event with raw arguments (`Args::many(&(a, b))`, or received ones).
+    ///
+    /// # Errors
+    /// As [`emit`](Self::emit).
+    pub fn emit_args(&self, event: &str, args: Args) -> Result<(), Error> {
+        self.notify_outgoing(event, &args);
+        self.send_packet(&EncodedPacket::event(&self.inner.ns.name, event, args, None))
+    }
+
+    /// Emits an event with one argument and waits for the client's ack, parsed
+    /// as `R` (see [`on`](Self::on) for how arguments map to `R`). Times out
+    /// after the configured `ack_timeout`; see [`timeout`](Self::timeout).
+    ///
+    /// # Errors
+    /// [`AckError::Timeout`], [`AckError::Disconnected`], or a send/decode failure.
+    pub async fn emit_with_ack<T, R>(&self, event: &str, data: &T) -> Result<R, AckError>
+    where
+        T: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let timeout = self.inner.ns.config.ack_timeout;
+        self.emit_args_with_ack(event, Args::one(data).map_err(send_err)?, timeout)
+            .await
+    }
+
+    pub(crate) async fn emit_args_with_ack<R: DeserializeOwned>(
+        &self,
+        event: &str,
+        args: Args,
+        timeout: Duration,
+    ) -> Result<R, AckError> {
+        let id = self.inner.ns.next_ack_id();
+        let Some(rx) = self.register_ack(id) else {
+            return Err(AckError::Send(Error::TooManyPendingAcks.to_string()));
+        };
+        self.notify_outgoing(event, &args);
+        let packet = EncodedPacket::event(&self.inner.ns.name, event, args, Some(id));
+        if let Err(e) = self.send_packet(&packet) {
+            lock(&self.inner.acks).forget(id);
+            return Err(send_err(e));
+        }
+        let result = await_ack(rx, timeout).await;
+        if matches!(result, Err(AckError::Timeout)) {
+            lock(&self.inner.acks).forget(id);
+        }
+        result
+    }
+
+    pub(crate) fn register_ack(&self, id: u64) -> Option<tokio::sync::oneshot::Receiver<Args>> {
+        let max = self.inner.ns.config.max_pending_acks;
+        lock(&self.inner.acks).register(id, max)
+    }
+
+    pub(crate) fn forget_ack(&self, id: u64) {
+        lock(&self.inner.acks).forget(id);
+    }
+
+    pub(crate) fn resolve_ack(&self, id: u64, args: Args) {
+        lock(&self.inner.acks).resolve(id, args);
+    }
+
+    // ----- rooms and operators --------------------------------------------
+
+    /// Joins rooms.
+    pub fn join(&self, rooms: impl crate::operators::IntoRooms) {
+        let rooms = rooms.into_rooms();
+        self.inner.ns.adapter().add_all(&self.inner.id, &rooms);
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: &str) {
+        self.inner.ns.adapter().del(&self.inner.id, room);
+    }
+
+    /// The rooms this socket is in (including the one named by its id).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.inner.ns.adapter().socket_rooms(&self.inner.id)
+    }
+
+    fn operator(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.inner.ns.clone()).except(self.inner.id.as_str())
+    }
+
+    /// Every other socket of the namespace (the sender excluded).
+    pub fn broadcast(&self) -> BroadcastOperator {
+        self.operator()
+    }
+
+    /// Members of `rooms`, the sender excluded.
+    pub fn to(&self, rooms: impl crate::operators::IntoRooms) -> BroadcastOperator {
+        self.operator().to(rooms)
+    }
+
+    /// Every other socket of the namespace except members of `rooms`.
+    pub fn except(&self, rooms: impl crate::operators::IntoRooms) -> BroadcastOperator {
+        self.operator().except(rooms)
+    }
+
+    /// This socket only, with an ack timeout for [`emit_with_ack`](SocketWithTimeout::emit_with_ack).
+    pub fn timeout(&self, timeout: Duration) -> SocketWithTimeout {
+        SocketWithTimeout {
+            socket: self.clone(),
+            timeout,
+        }
+    }
+
+    /// This socket, with volatile emits (dropped if the transport is busy).
+    pub fn volatile(&self) -> VolatileSocket {
+        VolatileSocket {
+            socket: self.clone(),
+        }
+    }
+
+    // ----- disconnect ------------------------------------------------------
+
+    /// Disconnects from the namespace (the client gets a DISCONNECT packet and
+    /// reason `io server disconnect`); with `close_underlying`, every namespace
+    /// of the connection is left and the connection itself is closed.
+    pub async fn disconnect(&self, close_underlying: bool) {
+        if close_underlying {
+            self.inner.client.disconnect_all().await;
+        } else {
+            self.close(DisconnectReason::ServerNamespaceDisconnect, true)
+                .await;
+        }
+    }
+
+    /// Leaves the namespace: handlers, rooms, registrations, pending acks.
+    pub(crate) async fn close(&self, reason: DisconnectReason, notify_client: bool) {
+        if !self.connected() || self.inner.closing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // While these run the socket is still connected and in its rooms.
+        let disconnecting = read(&self.inner.handlers).disconnecting.clone();
+        for h in disconnecting {
+            h(self.clone(), reason).await;
+        }
+        self.inner.connected.store(false, Ordering::Release);
+        if notify_client {
+            let packet = EncodedPacket::from_text(Packet::disconnect(self.ns_name()).encode());
+            let _ = self.inner.client.esock.send_all(packet.messages());
+        }
+        self.inner.ns.adapter().del_all(&self.inner.id);
+        self.inner.ns.remove_socket(&self.inner.id);
+        self.inner.client.remove_socket(self.ns_name(), &self.inner.id);
+        lock(&self.inner.acks).clear();
+        tracing::debug!(id = %self.inner.id, nsp = %self.inner.ns.name, %reason, "socket disconnected");
+        let handlers = {
+            let mut h = write(&self.inner.handlers);
+            h.events.clear();
+            h.disconnecting.clear();
+            std::mem::take(&mut h.disconnect)
+        };
+        for h in handlers {
+            h(self.clone(), reason).await;
+        }
+    }
+}
+
+fn send_err(e: Error) -> AckError {
+    AckError::Send(e.to_string())
+}
+
+/// A socket with an ack timeout; see [`Socket::timeout`].
+#[derive(Debug, Clone)]
+pub struct SocketWithTimeout {
+    socket: Socket,
+    timeout: Duration,
+}
+
+impl SocketWithTimeout {
+    /// As [`Socket::emit_with_ack`], with this timeout.
+    ///
+    /// # Errors
+    /// As [`Socket::emit_with_ack`].
+    pub async fn emit_with_ack<T, R>(&self, event: &str, data: &T) -> Result<R, AckError>
+    where
+        T: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let args = Args::one(data).map_err(send_err)?;
+        self.socket
+            .emit_args_with_ack(event, args, self.timeout)
+            .await
+    }
+
+    /// As [`emit_with_ack`](Self::emit_with_ack) with raw arguments.
+    ///
+    /// # Errors
+    /// As [`Socket::emit_with_ack`].
+    pub async fn emit_args_with_ack<R: DeserializeOwned>(
+        &self,
+        event: &str,
+        args: Args,
+    ) -> Result<R, AckError> {
+        self.socket
+            .emit_args_with_ack(event, args, self.timeout)
+            .await
+    }
+}
+
+/// A socket whose emits are dropped when the transport cannot take them now.
+#[derive(Debug, Clone)]
+pub struct VolatileSocket {
+    socket: Socket,
+}
+
+impl VolatileSocket {
+    /// Emits one argument if the transport is writable; returns whether it was queued.
+    ///
+    /// # Errors
+    /// If the argument does not serialize.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<bool, Error> {
+        let args = Args::one(data)?;
+        self.socket.notify_outgoing(event, &args);
+        let packet = EncodedPacket::event(self.socket.ns_name(), event, args, None);
+        Ok(self.socket.deliver(&packet, true))
+    }
+}
