@@ -10,8 +10,181 @@
 //!   payload to all sockets of `/` through the broadcast path).
 //!
 //! Namespace `/custom`: emit `auth` with the CONNECT auth payload.
+//!
+//! Test events on `/` (used by conformance/test/socketio-*.test.js), each
+//! acking its result:
+//! - `leave` (room); `rooms` () → sorted rooms of the socket;
+//! - `op` ({from?: "socket"|"io", broadcast?, to?: [..], except?: [..],
+//!   volatile?, event, data}) → emits through the matching operator chain;
+//! - `server-ack` (event, data, timeoutMs) → `socket.timeout(t).emit_with_ack`,
+//!   acks `{ok: args}` or `{error}`;
+//! - `bcast-ack` ({to?, event, data, timeoutMs}) → broadcast with acks, acks
+//!   `{responses: [[id, args]...], missing: [ids]}` (sorted by id);
+//! - `fetch` (room|null) → sorted socket ids; `sockets-join` / `sockets-leave`
+//!   (room|null, target); `disconnect-sockets` (room|null, close);
+//! - `disconnect-me` (close) → `socket.disconnect(close)` (no ack);
+//! - `reasons` () → the disconnect reasons recorded so far, `[[id, reason]]`.
+//!
+//! Namespace `/mw`: middleware refuses unless `auth.token == "ok"`, with
+//! message `Not authorized` and data `{"reason": "bad token"}`.
+//! Dynamic namespaces `/dyn-<anything>`: emit `hello` with the namespace name.
 
-use socketio::{AckSender, Args, Socket, SocketIo, SocketIoConfig};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketio::{AckSender, Args, BroadcastOperator, ConnectError, Socket, SocketIo, SocketIoConfig};
+
+type Reasons = Arc<Mutex<Vec<(String, String)>>>;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Op {
+    from: Option<String>,
+    broadcast: bool,
+    to: Vec<String>,
+    except: Vec<String>,
+    volatile: bool,
+    event: String,
+    data: Value,
+    #[serde(rename = "timeoutMs")]
+    timeout_ms: Option<u64>,
+}
+
+fn selection(io: &SocketIo, socket: &Socket, op: &Op) -> BroadcastOperator {
+    let mut sel = match op.from.as_deref() {
+        Some("socket") if op.broadcast => socket.broadcast(),
+        Some("socket") => socket.broadcast().to(op.to.clone()),
+        _ => io.of(socket.ns_name()).all().to(op.to.clone()),
+    };
+    if op.broadcast {
+        sel = sel.to(op.to.clone());
+    }
+    sel = sel.except(op.except.clone());
+    if op.volatile {
+        sel = sel.volatile();
+    }
+    sel
+}
+
+fn room_selection(io: &SocketIo, socket: &Socket, room: Option<String>) -> BroadcastOperator {
+    let all = io.of(socket.ns_name()).all();
+    match room {
+        Some(r) => all.to(r),
+        None => all,
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
+    socket.on("leave", |socket: Socket, room: String, ack: AckSender| async move {
+        socket.leave(&room);
+        let _ = ack.send_many(&());
+    });
+    socket.on("rooms", |socket: Socket, _: Value, ack: AckSender| async move {
+        let _ = ack.send(&sorted(socket.rooms()));
+    });
+    let io1 = io.clone();
+    socket.on("op", move |socket: Socket, op: Op, ack: AckSender| {
+        let io = io1.clone();
+        async move {
+            let _ = selection(&io, &socket, &op).emit(&op.event, &op.data);
+            let _ = ack.send_many(&());
+        }
+    });
+    socket.on_args("server-ack", |socket: Socket, args: Args, ack: AckSender| async move {
+        let event: String = args.get(0).unwrap_or_default();
+        let data: Value = args.get(1).unwrap_or_default();
+        let t: u64 = args.get(2).unwrap_or(1000);
+        let r = socket
+            .timeout(Duration::from_millis(t))
+            .emit_with_ack::<_, Value>(&event, &data)
+            .await;
+        let _ = match r {
+            Ok(v) => ack.send(&json!({ "ok": v })),
+            Err(e) => ack.send(&json!({ "error": e.to_string() })),
+        };
+    });
+    let io2 = io.clone();
+    socket.on("bcast-ack", move |socket: Socket, op: Op, ack: AckSender| {
+        let io = io2.clone();
+        async move {
+            let sel = selection(&io, &socket, &op)
+                .timeout(Duration::from_millis(op.timeout_ms.unwrap_or(1000)));
+            let args = Args::one(&op.data).unwrap_or_default();
+            let r = sel.emit_args_with_ack(&op.event, args).await;
+            let mut responses: Vec<(String, Vec<Value>)> = r
+                .responses
+                .iter()
+                .map(|(id, a)| (id.to_string(), a.values().to_vec()))
+                .collect();
+            responses.sort_by(|a, b| a.0.cmp(&b.0));
+            let missing = sorted(r.missing.iter().map(|id| id.to_string()).collect());
+            let _ = ack.send(&json!({ "responses": responses, "missing": missing }));
+        }
+    });
+    let io3 = io.clone();
+    socket.on("fetch", move |socket: Socket, room: Option<String>, ack: AckSender| {
+        let io = io3.clone();
+        async move {
+            let ids = room_selection(&io, &socket, room)
+                .fetch_sockets()
+                .await
+                .iter()
+                .map(|s| s.id().to_string())
+                .collect();
+            let _ = ack.send(&sorted(ids));
+        }
+    });
+    let io4 = io.clone();
+    socket.on("sockets-join", move |socket: Socket, (room, target): (Option<String>, String), ack: AckSender| {
+        let io = io4.clone();
+        async move {
+            room_selection(&io, &socket, room).sockets_join(target);
+            let _ = ack.send_many(&());
+        }
+    });
+    let io5 = io.clone();
+    socket.on("sockets-leave", move |socket: Socket, (room, target): (Option<String>, String), ack: AckSender| {
+        let io = io5.clone();
+        async move {
+            room_selection(&io, &socket, room).sockets_leave(target);
+            let _ = ack.send_many(&());
+        }
+    });
+    let io6 = io.clone();
+    socket.on("disconnect-sockets", move |socket: Socket, (room, close): (Option<String>, bool), ack: AckSender| {
+        let io = io6.clone();
+        async move {
+            let _ = ack.send_many(&());
+            room_selection(&io, &socket, room).disconnect_sockets(close).await;
+        }
+    });
+    socket.on("disconnect-me", |socket: Socket, close: bool, _ack| async move {
+        socket.disconnect(close).await;
+    });
+    let r1 = reasons.clone();
+    socket.on("reasons", move |_s: Socket, _: Value, ack: AckSender| {
+        let list = r1.lock().map(|l| l.clone()).unwrap_or_default();
+        async move {
+            let _ = ack.send(&list);
+        }
+    });
+    let r2 = reasons.clone();
+    socket.on_disconnect(move |socket, reason| {
+        if let Ok(mut l) = r2.lock() {
+            if l.len() < 10_000 {
+                l.push((socket.id().to_string(), reason.to_string()));
+            }
+        }
+        async {}
+    });
+}
 
 fn emit_auth(socket: &Socket) {
     let auth = socket.handshake().auth.clone();
@@ -22,10 +195,13 @@ fn emit_auth(socket: &Socket) {
 pub(crate) fn socketio_app(config: SocketIoConfig) -> Result<SocketIo, socketio::Error> {
     let io = SocketIo::new(config)?;
     let io2 = io.clone();
+    let reasons: Reasons = Arc::default();
     io.on_connection(move |socket: Socket| {
         let io = io2.clone();
+        let reasons = reasons.clone();
         async move {
             emit_auth(&socket);
+            test_events(&io, &socket, &reasons);
             socket.on_args("message", |socket: Socket, args: Args, _ack| async move {
                 let _ = socket.emit_args("message-back", args);
             });
@@ -64,5 +240,20 @@ pub(crate) fn socketio_app(config: SocketIoConfig) -> Result<SocketIo, socketio:
     io.of("/custom").on_connection(|socket: Socket| async move {
         emit_auth(&socket);
     });
+    let mw = io.of("/mw");
+    mw.use_middleware(|socket: Socket| async move {
+        if socket.handshake().auth.get("token").and_then(Value::as_str) == Some("ok") {
+            Ok(())
+        } else {
+            Err(ConnectError::new("Not authorized").with_data(json!({ "reason": "bad token" })))
+        }
+    });
+    mw.on_connection(|socket: Socket| async move {
+        let _ = socket.emit("welcome", "mw");
+    });
+    io.dynamic(|name| name.starts_with("/dyn-"))
+        .on_connection(|socket: Socket| async move {
+            let _ = socket.emit("hello", socket.ns_name());
+        });
     Ok(io)
 }
