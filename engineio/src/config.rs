@@ -173,7 +173,9 @@ impl EngineConfig {
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.ping_interval.is_zero() || self.ping_timeout.is_zero() {
-            return Err(Error::InvalidConfig("ping_interval and ping_timeout must be > 0"));
+            return Err(Error::InvalidConfig(
+                "ping_interval and ping_timeout must be > 0",
+            ));
         }
         if self.max_payload == 0 {
             return Err(Error::InvalidConfig("max_payload must be > 0"));
@@ -182,7 +184,9 @@ impl EngineConfig {
             return Err(Error::InvalidConfig("queue bounds must be > 0"));
         }
         if !self.allow_polling && !self.allow_websocket {
-            return Err(Error::InvalidConfig("at least one transport must be allowed"));
+            return Err(Error::InvalidConfig(
+                "at least one transport must be allowed",
+            ));
         }
         if u64::try_from(self.ping_interval.as_millis()).is_err()
             || u64::try_from(self.ping_timeout.as_millis()).is_err()

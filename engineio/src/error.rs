@@ -146,7 +146,11 @@ impl HandshakeError {
 
     /// The exact JSON body, e.g. `{"code":1,"message":"Session ID unknown"}`.
     pub fn json_body(self) -> String {
-        format!(r#"{{"code":{},"message":"{}"}}"#, self.code(), self.message())
+        format!(
+            r#"{{"code":{},"message":"{}"}}"#,
+            self.code(),
+            self.message()
+        )
     }
 }
 

@@ -49,7 +49,10 @@ impl Sessions {
     }
 
     fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     fn all(&self) -> Vec<Arc<Shared>> {
@@ -359,7 +362,10 @@ impl EngineIo {
     /// A live session by id.
     pub fn socket(&self, sid: &str) -> Option<Socket> {
         let sid = Sid::parse(sid)?;
-        self.inner.sessions.get(&sid).map(|shared| Socket { shared })
+        self.inner
+            .sessions
+            .get(&sid)
+            .map(|shared| Socket { shared })
     }
 
     /// Closes every session with [`CloseReason::ServerShutdown`].
@@ -508,7 +514,10 @@ impl EngineIo {
             return refuse(HandshakeError::UnsupportedProtocolVersion);
         }
         if self.inner.sessions.len() >= config.max_sessions {
-            tracing::warn!(max = config.max_sessions, "session limit reached; handshake refused");
+            tracing::warn!(
+                max = config.max_sessions,
+                "session limit reached; handshake refused"
+            );
             return plain_response(StatusCode::SERVICE_UNAVAILABLE, "");
         }
         let shared = self.open_session(transport, handshake);

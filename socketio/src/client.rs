@@ -72,9 +72,19 @@ impl Client {
 }
 
 enum Job {
-    Connect { nsp: String, auth: Value },
-    Disconnect { nsp: String },
-    Event { nsp: String, event: String, args: Args, id: Option<u64> },
+    Connect {
+        nsp: String,
+        auth: Value,
+    },
+    Disconnect {
+        nsp: String,
+    },
+    Event {
+        nsp: String,
+        event: String,
+        args: Args,
+        id: Option<u64>,
+    },
 }
 
 /// What the reader decided for a decoded packet.
@@ -91,7 +101,11 @@ fn decide(client: &Client, bp: BinaryPacket) -> Decision {
         attachments,
     } = bp;
     let Packet {
-        kind, nsp, id, data, ..
+        kind,
+        nsp,
+        id,
+        data,
+        ..
     } = packet;
     match kind {
         PacketType::Connect => Decision::Queue(Job::Connect {
@@ -140,9 +154,7 @@ fn run_job(client: Arc<Client>, job: Job) -> BoxFuture<()> {
                     s.close(DisconnectReason::ClientNamespaceDisconnect, false)
                         .await
                 }
-                None => {
-                    protocol_error(&client, "disconnect from a namespace not joined").await
-                }
+                None => protocol_error(&client, "disconnect from a namespace not joined").await,
             },
             Job::Event {
                 nsp,
@@ -209,10 +221,14 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     }
     socket.set_connected();
     ns.insert_socket(socket.clone());
-    ns.adapter().add_all(&socket.id(), &[socket.id().as_str().to_owned()]);
+    ns.adapter()
+        .add_all(&socket.id(), &[socket.id().as_str().to_owned()]);
     client.lock().insert(nsp.clone(), socket.clone());
     client.joined.store(true, Ordering::Release);
-    let reply = Packet::connect(&nsp, Some(serde_json::json!({ "sid": socket.id().as_str() })));
+    let reply = Packet::connect(
+        &nsp,
+        Some(serde_json::json!({ "sid": socket.id().as_str() })),
+    );
     send_text(client, reply.encode());
     tracing::debug!(sid = %client.esock.sid(), id = %socket.id(), %nsp, "socket connected");
     if let Some(handler) = ns.handlers.on_connect() {
@@ -221,12 +237,15 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
 }
 
 /// Serves one Engine.IO connection until it closes.
-pub(crate) async fn run(io: Arc<IoInner>, esock: engineio::Socket, mut incoming: engineio::Incoming) {
-    let limits = {
-        let mut l = Limits::default();
-        l.max_attachments = io.config.max_attachments;
-        l.max_nsp_len = io.config.max_namespace_len;
-        l
+pub(crate) async fn run(
+    io: Arc<IoInner>,
+    esock: engineio::Socket,
+    mut incoming: engineio::Incoming,
+) {
+    let limits = Limits {
+        max_attachments: io.config.max_attachments,
+        max_nsp_len: io.config.max_namespace_len,
+        ..Limits::default()
     };
     let max_queued = io.config.max_queued_events;
     let connect_timeout = io.config.connect_timeout;

@@ -99,11 +99,10 @@ impl Args {
     /// # Errors
     /// If there is no such argument or it does not fit `T`.
     pub fn get<T: DeserializeOwned>(&self, i: usize) -> Result<T, serde_json::Error> {
-        let v = self
-            .values
-            .get(i)
-            .cloned()
-            .ok_or_else(|| <serde_json::Error as serde::de::Error>::custom("missing argument"))?;
+        let v =
+            self.values.get(i).cloned().ok_or_else(|| {
+                <serde_json::Error as serde::de::Error>::custom("missing argument")
+            })?;
         from_value(v, &self.bins)
     }
 }
@@ -141,7 +140,12 @@ impl EncodedPacket {
 
     /// Encodes an ACK (or BINARY_ACK).
     pub(crate) fn ack(nsp: &str, args: Args, id: u64) -> Self {
-        EncodedPacket::new(&BinaryPacket::ack(nsp, Value::Array(args.values), args.bins, id))
+        EncodedPacket::new(&BinaryPacket::ack(
+            nsp,
+            Value::Array(args.values),
+            args.bins,
+            id,
+        ))
     }
 
     /// The Engine.IO messages: the header, then each attachment.

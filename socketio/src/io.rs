@@ -19,6 +19,7 @@ use crate::operators::{BroadcastOperator, IntoRooms};
 use crate::socket::{BoxFuture, Socket};
 
 type Matcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+type AllowRequest = Arc<dyn Fn(&engineio::HandshakeRequest) -> BoxFuture<bool> + Send + Sync>;
 
 pub(crate) struct IoInner {
     pub(crate) config: Arc<SocketIoConfig>,
@@ -146,7 +147,7 @@ impl std::fmt::Debug for SocketIo {
 pub struct SocketIoBuilder {
     config: SocketIoConfig,
     adapter_factory: AdapterFactory,
-    allow_request: Option<Arc<dyn Fn(&engineio::HandshakeRequest) -> BoxFuture<bool> + Send + Sync>>,
+    allow_request: Option<AllowRequest>,
 }
 
 impl std::fmt::Debug for SocketIoBuilder {
@@ -171,7 +172,10 @@ impl SocketIoBuilder {
     /// ```
     pub fn adapter<F>(mut self, factory: F) -> Self
     where
-        F: Fn(crate::ns::LocalNamespace) -> Arc<dyn crate::adapter::Adapter> + Send + Sync + 'static,
+        F: Fn(crate::ns::LocalNamespace) -> Arc<dyn crate::adapter::Adapter>
+            + Send
+            + Sync
+            + 'static,
     {
         self.adapter_factory = Arc::new(factory);
         self

@@ -51,7 +51,7 @@ mod handshake;
 mod io;
 mod ns;
 mod operators;
-pub(crate) mod packet;
+pub mod packet;
 mod socket;
 
 pub use ack::AckSender;

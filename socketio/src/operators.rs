@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::adapter::{BroadcastOptions, Room};
 use crate::ack::parse_args;
+use crate::adapter::{BroadcastOptions, Room};
 use crate::encoded::{Args, EncodedPacket};
 use crate::error::{AckError, Error};
 use crate::ns::NsInner;

@@ -271,7 +271,8 @@ impl Socket {
         F: Fn(Socket, Args, AckSender) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let h: EventHandler = Arc::new(move |socket, args, ack| Box::pin(handler(socket, args, ack)));
+        let h: EventHandler =
+            Arc::new(move |socket, args, ack| Box::pin(handler(socket, args, ack)));
         write(&self.inner.handlers).events.insert(event.into(), h);
     }
 
@@ -286,7 +287,9 @@ impl Socket {
     where
         F: Fn(&Socket, &str, &Args) + Send + Sync + 'static,
     {
-        write(&self.inner.handlers).any_incoming.push(Arc::new(listener));
+        write(&self.inner.handlers)
+            .any_incoming
+            .push(Arc::new(listener));
     }
 
     /// A catch-all listener for outgoing events of this socket.
@@ -294,7 +297,9 @@ impl Socket {
     where
         F: Fn(&Socket, &str, &Args) + Send + Sync + 'static,
     {
-        write(&self.inner.handlers).any_outgoing.push(Arc::new(listener));
+        write(&self.inner.handlers)
+            .any_outgoing
+            .push(Arc::new(listener));
     }
 
     /// Runs when the socket is about to leave (it is still in its rooms).
@@ -378,7 +383,12 @@ impl Socket {
     /// As [`emit`](Self::emit).
     pub fn emit_args(&self, event: &str, args: Args) -> Result<(), Error> {
         self.notify_outgoing(event, &args);
-        self.send_packet(&EncodedPacket::event(&self.inner.ns.name, event, args, None))
+        self.send_packet(&EncodedPacket::event(
+            &self.inner.ns.name,
+            event,
+            args,
+            None,
+        ))
     }
 
     /// Emits an event with one argument and waits for the client's ack, parsed
@@ -516,7 +526,9 @@ impl Socket {
         }
         self.inner.ns.adapter().del_all(&self.inner.id);
         self.inner.ns.remove_socket(&self.inner.id);
-        self.inner.client.remove_socket(self.ns_name(), &self.inner.id);
+        self.inner
+            .client
+            .remove_socket(self.ns_name(), &self.inner.id);
         lock(&self.inner.acks).clear();
         tracing::debug!(id = %self.inner.id, nsp = %self.inner.ns.name, %reason, "socket disconnected");
         let handlers = {

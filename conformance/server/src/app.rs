@@ -34,7 +34,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use socketio::{AckSender, Args, BroadcastOperator, ConnectError, Socket, SocketIo, SocketIoConfig};
+use socketio::{
+    AckSender, Args, BroadcastOperator, ConnectError, Socket, SocketIo, SocketIoConfig,
+};
 
 type Reasons = Arc<Mutex<Vec<(String, String)>>>;
 
@@ -82,13 +84,19 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 }
 
 fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
-    socket.on("leave", |socket: Socket, room: String, ack: AckSender| async move {
-        socket.leave(&room);
-        let _ = ack.send_many(&());
-    });
-    socket.on("rooms", |socket: Socket, _: Value, ack: AckSender| async move {
-        let _ = ack.send(&sorted(socket.rooms()));
-    });
+    socket.on(
+        "leave",
+        |socket: Socket, room: String, ack: AckSender| async move {
+            socket.leave(&room);
+            let _ = ack.send_many(&());
+        },
+    );
+    socket.on(
+        "rooms",
+        |socket: Socket, _: Value, ack: AckSender| async move {
+            let _ = ack.send(&sorted(socket.rooms()));
+        },
+    );
     let io1 = io.clone();
     socket.on("op", move |socket: Socket, op: Op, ack: AckSender| {
         let io = io1.clone();
@@ -97,77 +105,100 @@ fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
             let _ = ack.send_many(&());
         }
     });
-    socket.on_args("server-ack", |socket: Socket, args: Args, ack: AckSender| async move {
-        let event: String = args.get(0).unwrap_or_default();
-        let data: Value = args.get(1).unwrap_or_default();
-        let t: u64 = args.get(2).unwrap_or(1000);
-        let r = socket
-            .timeout(Duration::from_millis(t))
-            .emit_with_ack::<_, Value>(&event, &data)
-            .await;
-        let _ = match r {
-            Ok(v) => ack.send(&json!({ "ok": v })),
-            Err(e) => ack.send(&json!({ "error": e.to_string() })),
-        };
-    });
+    socket.on_args(
+        "server-ack",
+        |socket: Socket, args: Args, ack: AckSender| async move {
+            let event: String = args.get(0).unwrap_or_default();
+            let data: Value = args.get(1).unwrap_or_default();
+            let t: u64 = args.get(2).unwrap_or(1000);
+            let r = socket
+                .timeout(Duration::from_millis(t))
+                .emit_with_ack::<_, Value>(&event, &data)
+                .await;
+            let _ = match r {
+                Ok(v) => ack.send(&json!({ "ok": v })),
+                Err(e) => ack.send(&json!({ "error": e.to_string() })),
+            };
+        },
+    );
     let io2 = io.clone();
-    socket.on("bcast-ack", move |socket: Socket, op: Op, ack: AckSender| {
-        let io = io2.clone();
-        async move {
-            let sel = selection(&io, &socket, &op)
-                .timeout(Duration::from_millis(op.timeout_ms.unwrap_or(1000)));
-            let args = Args::one(&op.data).unwrap_or_default();
-            let r = sel.emit_args_with_ack(&op.event, args).await;
-            let mut responses: Vec<(String, Vec<Value>)> = r
-                .responses
-                .iter()
-                .map(|(id, a)| (id.to_string(), a.values().to_vec()))
-                .collect();
-            responses.sort_by(|a, b| a.0.cmp(&b.0));
-            let missing = sorted(r.missing.iter().map(|id| id.to_string()).collect());
-            let _ = ack.send(&json!({ "responses": responses, "missing": missing }));
-        }
-    });
+    socket.on(
+        "bcast-ack",
+        move |socket: Socket, op: Op, ack: AckSender| {
+            let io = io2.clone();
+            async move {
+                let sel = selection(&io, &socket, &op)
+                    .timeout(Duration::from_millis(op.timeout_ms.unwrap_or(1000)));
+                let args = Args::one(&op.data).unwrap_or_default();
+                let r = sel.emit_args_with_ack(&op.event, args).await;
+                let mut responses: Vec<(String, Vec<Value>)> = r
+                    .responses
+                    .iter()
+                    .map(|(id, a)| (id.to_string(), a.values().to_vec()))
+                    .collect();
+                responses.sort_by(|a, b| a.0.cmp(&b.0));
+                let missing = sorted(r.missing.iter().map(|id| id.to_string()).collect());
+                let _ = ack.send(&json!({ "responses": responses, "missing": missing }));
+            }
+        },
+    );
     let io3 = io.clone();
-    socket.on("fetch", move |socket: Socket, room: Option<String>, ack: AckSender| {
-        let io = io3.clone();
-        async move {
-            let ids = room_selection(&io, &socket, room)
-                .fetch_sockets()
-                .await
-                .iter()
-                .map(|s| s.id().to_string())
-                .collect();
-            let _ = ack.send(&sorted(ids));
-        }
-    });
+    socket.on(
+        "fetch",
+        move |socket: Socket, room: Option<String>, ack: AckSender| {
+            let io = io3.clone();
+            async move {
+                let ids = room_selection(&io, &socket, room)
+                    .fetch_sockets()
+                    .await
+                    .iter()
+                    .map(|s| s.id().to_string())
+                    .collect();
+                let _ = ack.send(&sorted(ids));
+            }
+        },
+    );
     let io4 = io.clone();
-    socket.on("sockets-join", move |socket: Socket, (room, target): (Option<String>, String), ack: AckSender| {
-        let io = io4.clone();
-        async move {
-            room_selection(&io, &socket, room).sockets_join(target);
-            let _ = ack.send_many(&());
-        }
-    });
+    socket.on(
+        "sockets-join",
+        move |socket: Socket, (room, target): (Option<String>, String), ack: AckSender| {
+            let io = io4.clone();
+            async move {
+                room_selection(&io, &socket, room).sockets_join(target);
+                let _ = ack.send_many(&());
+            }
+        },
+    );
     let io5 = io.clone();
-    socket.on("sockets-leave", move |socket: Socket, (room, target): (Option<String>, String), ack: AckSender| {
-        let io = io5.clone();
-        async move {
-            room_selection(&io, &socket, room).sockets_leave(target);
-            let _ = ack.send_many(&());
-        }
-    });
+    socket.on(
+        "sockets-leave",
+        move |socket: Socket, (room, target): (Option<String>, String), ack: AckSender| {
+            let io = io5.clone();
+            async move {
+                room_selection(&io, &socket, room).sockets_leave(target);
+                let _ = ack.send_many(&());
+            }
+        },
+    );
     let io6 = io.clone();
-    socket.on("disconnect-sockets", move |socket: Socket, (room, close): (Option<String>, bool), ack: AckSender| {
-        let io = io6.clone();
-        async move {
-            let _ = ack.send_many(&());
-            room_selection(&io, &socket, room).disconnect_sockets(close).await;
-        }
-    });
-    socket.on("disconnect-me", |socket: Socket, close: bool, _ack| async move {
-        socket.disconnect(close).await;
-    });
+    socket.on(
+        "disconnect-sockets",
+        move |socket: Socket, (room, close): (Option<String>, bool), ack: AckSender| {
+            let io = io6.clone();
+            async move {
+                let _ = ack.send_many(&());
+                room_selection(&io, &socket, room)
+                    .disconnect_sockets(close)
+                    .await;
+            }
+        },
+    );
+    socket.on(
+        "disconnect-me",
+        |socket: Socket, close: bool, _ack| async move {
+            socket.disconnect(close).await;
+        },
+    );
     let r1 = reasons.clone();
     socket.on("reasons", move |_s: Socket, _: Value, ack: AckSender| {
         let list = r1.lock().map(|l| l.clone()).unwrap_or_default();
@@ -205,21 +236,29 @@ pub(crate) fn socketio_app(config: SocketIoConfig) -> Result<SocketIo, socketio:
             socket.on_args("message", |socket: Socket, args: Args, _ack| async move {
                 let _ = socket.emit_args("message-back", args);
             });
-            socket.on_args("message-with-ack", |_s, args: Args, ack: AckSender| async move {
-                let _ = ack.send_args(args);
-            });
+            socket.on_args(
+                "message-with-ack",
+                |_s, args: Args, ack: AckSender| async move {
+                    let _ = ack.send_args(args);
+                },
+            );
             socket.on_args("echo", |_s, args: Args, ack: AckSender| async move {
                 let _ = ack.send_args(args);
             });
-            socket.on("join", |socket: Socket, room: String, ack: AckSender| async move {
-                socket.join(room);
-                let _ = ack.send_many(&());
-            });
+            socket.on(
+                "join",
+                |socket: Socket, room: String, ack: AckSender| async move {
+                    socket.join(room);
+                    let _ = ack.send_many(&());
+                },
+            );
             let io_b = io.clone();
             socket.on_args("bcast", move |_s, args: Args, _ack| {
                 let io = io_b.clone();
                 async move {
-                    let Ok(room) = args.get::<String>(0) else { return };
+                    let Ok(room) = args.get::<String>(0) else {
+                        return;
+                    };
                     let payload = args.get::<serde_json::Value>(1).unwrap_or_default();
                     let _ = io.to(room).emit("msg", &payload);
                 }

@@ -49,7 +49,10 @@ enum State {
     Open,
     /// Closed by the application: queued packets are still delivered, then the
     /// close packet; gives up at the deadline.
-    Closing { reason: CloseReason, deadline: Instant },
+    Closing {
+        reason: CloseReason,
+        deadline: Instant,
+    },
     Closed(CloseReason),
 }
 
@@ -244,7 +247,12 @@ impl Session {
 
     /// A decoded packet from the client. Returns the message to hand to the
     /// application, if it is one.
-    pub(crate) fn handle_packet(&mut self, now: Instant, conn: Conn, packet: Packet) -> Option<Message> {
+    pub(crate) fn handle_packet(
+        &mut self,
+        now: Instant,
+        conn: Conn,
+        packet: Packet,
+    ) -> Option<Message> {
         if self.is_closed() {
             return None;
         }
@@ -253,7 +261,10 @@ impl Session {
             return None;
         }
         if !self.is_active(conn) {
-            tracing::debug!(?conn, "packet on a connection that is not the session's transport; ignored");
+            tracing::debug!(
+                ?conn,
+                "packet on a connection that is not the session's transport; ignored"
+            );
             return None;
         }
         match packet {
@@ -268,7 +279,9 @@ impl Session {
             }
             Packet::Ping { .. } => {
                 // v4: pings go server → client only; a client ping is a protocol error.
-                tracing::debug!("client sent a ping on its transport (invalid heartbeat direction)");
+                tracing::debug!(
+                    "client sent a ping on its transport (invalid heartbeat direction)"
+                );
                 self.close_now(CloseReason::TransportError);
             }
             Packet::Open(_) | Packet::Upgrade | Packet::Noop => {
@@ -431,7 +444,10 @@ impl Session {
     /// Queues application messages, all or none. Fails when closed or when the
     /// bound would be passed; the latter closes the session ([`CloseReason::QueueFull`]).
     /// Returns whether the queue was empty before (a writer must be woken).
-    pub(crate) fn send(&mut self, msgs: impl ExactSizeIterator<Item = Message>) -> Result<bool, crate::Error> {
+    pub(crate) fn send(
+        &mut self,
+        msgs: impl ExactSizeIterator<Item = Message>,
+    ) -> Result<bool, crate::Error> {
         if self.state != State::Open {
             return Err(crate::Error::Closed);
         }
@@ -599,7 +615,10 @@ mod tests {
         assert_eq!(s.take_get(), Some(vec![Packet::Ping { probe: false }]));
         // Pong resets: next ping 300 ms after the pong.
         let t1 = t0 + Duration::from_millis(350);
-        assert_eq!(s.handle_packet(t1, Conn::Polling, Packet::Pong { probe: false }), None);
+        assert_eq!(
+            s.handle_packet(t1, Conn::Polling, Packet::Pong { probe: false }),
+            None
+        );
         assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_millis(300)));
         // No pong this time: closed 200 ms after the ping.
         advance(&mut s, t1, t1 + Duration::from_millis(499));
@@ -637,7 +656,10 @@ mod tests {
             Err(crate::Error::QueueFull)
         ));
         assert_eq!(s.close_reason(), Some(CloseReason::QueueFull));
-        assert!(matches!(s.send([msg("x")].into_iter()), Err(crate::Error::Closed)));
+        assert!(matches!(
+            s.send([msg("x")].into_iter()),
+            Err(crate::Error::Closed)
+        ));
     }
 
     #[test]
@@ -684,16 +706,28 @@ mod tests {
         assert_eq!(s.start_probe(t0), None, "second probe refused");
         assert_eq!(s.take_ws(ws), WsOutput::Idle);
         s.handle_packet(t0, Conn::Ws(ws), Packet::Ping { probe: true });
-        assert_eq!(s.take_ws(ws), WsOutput::Packets(vec![Packet::Pong { probe: true }]));
+        assert_eq!(
+            s.take_ws(ws),
+            WsOutput::Packets(vec![Packet::Pong { probe: true }])
+        );
         // The pending GET is released with a noop.
         assert_eq!(s.take_get(), Some(vec![Packet::Noop]));
         s.send([msg("queued")].into_iter()).unwrap();
         s.handle_packet(t0, Conn::Ws(ws), Packet::Upgrade);
         assert_eq!(s.transport(), Transport::WebSocket);
-        assert_eq!(s.take_ws(ws), WsOutput::Packets(vec![Packet::Message(msg("queued"))]));
+        assert_eq!(
+            s.take_ws(ws),
+            WsOutput::Packets(vec![Packet::Message(msg("queued"))])
+        );
         // Polling is no longer the transport: its packets are ignored.
-        assert_eq!(s.handle_packet(t0, Conn::Polling, Packet::Message(msg("x"))), None);
-        assert_eq!(s.handle_packet(t0, Conn::Ws(ws), Packet::Message(msg("y"))), Some(msg("y")));
+        assert_eq!(
+            s.handle_packet(t0, Conn::Polling, Packet::Message(msg("x"))),
+            None
+        );
+        assert_eq!(
+            s.handle_packet(t0, Conn::Ws(ws), Packet::Message(msg("y"))),
+            Some(msg("y"))
+        );
         assert_eq!(s.start_probe(t0), None);
     }
 

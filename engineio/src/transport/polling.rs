@@ -111,7 +111,9 @@ where
     let body = match Limited::new(req.into_body(), max_payload).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             shared.with_wake(|s| s.close_now(CloseReason::TransportError));
             if too_large {
                 tracing::warn!(sid = %shared.sid, limit = max_payload, "POST body over max_payload; closing");
@@ -140,9 +142,7 @@ where
     }
     shared.wake();
     let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html"),
-    );
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     res
 }

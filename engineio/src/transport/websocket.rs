@@ -88,31 +88,38 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: u64, on: OnUpgrade, max_paylo
                 Some(Ok(WsMessage::Binary(b))) => Ok(Packet::decode_binary(b)),
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
                 Some(Ok(WsMessage::Close(_))) | None => {
-                    shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportClose));
+                    shared.with_wake(|s| {
+                        s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportClose)
+                    });
                     return ReadEnd::Done;
                 }
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                     tracing::warn!(sid = %shared.sid, size, max_size, "websocket message over max_payload; closing");
-                    shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
+                    shared.with_wake(|s| {
+                        s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError)
+                    });
                     return ReadEnd::TooBig;
                 }
                 Some(Err(e)) => {
                     tracing::debug!(sid = %shared.sid, error = %e, "websocket read error");
-                    shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
+                    shared.with_wake(|s| {
+                        s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError)
+                    });
                     return ReadEnd::Done;
                 }
             };
             match packet {
                 Ok(p) => {
-                    let is_message = matches!(p, Packet::Message(_));
                     let msg = shared.with(|s| s.handle_packet(now(), Conn::Ws(conn), p));
                     match (msg, tx.as_ref()) {
                         (Some(m), Some(tx)) => {
                             // Waits while the application's inbox is full (backpressure).
                             let _ = tx.send(m).await;
                         }
-                        _ if !is_message => shared.wake(),
-                        _ => {}
+                        (Some(_), None) => {}
+                        // Not handed to the application: a control packet, or a
+                        // message that aborted a probe; the writers must look again.
+                        (None, _) => shared.wake(),
                     }
                 }
                 Err(e) => {
@@ -153,20 +160,20 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: u64, on: OnUpgrade, max_paylo
     };
 
     let close_code = {
-    tokio::pin!(reader);
-    tokio::pin!(writer);
-    tokio::select! {
-        end = &mut reader => match end {
-            ReadEnd::TooBig => Some(CloseCode::Size),
-            ReadEnd::Done => None,
-        },
-        w = &mut writer => {
-            if w.is_none() {
-                shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
+        tokio::pin!(reader);
+        tokio::pin!(writer);
+        tokio::select! {
+            end = &mut reader => match end {
+                ReadEnd::TooBig => Some(CloseCode::Size),
+                ReadEnd::Done => None,
+            },
+            w = &mut writer => {
+                if w.is_none() {
+                    shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
+                }
+                Some(CloseCode::Normal)
             }
-            Some(CloseCode::Normal)
         }
-    }
     };
     drop(tx);
     if let Some(code) = close_code {

@@ -11,10 +11,6 @@
 //! A Socket.IO packet here is the Engine.IO message *body*: the leading Engine.IO `4` (message)
 //! is not part of it, so the wire frame `42["foo"]` is the Socket.IO packet `2["foo"]`.
 
-// Nothing outside the tests uses this module until the crate root re-exports it (the crate root
-// is owned elsewhere). Remove this line once `lib.rs` has `pub use packet::{...}`.
-#![allow(dead_code, unreachable_pub, unused_imports)]
-
 mod binary;
 mod value;
 
