@@ -59,6 +59,8 @@
 
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod packet;
 mod payload;
 mod proto;

@@ -742,8 +742,15 @@ mod tests {
         assert_eq!(s.transport(), Transport::Polling);
 
         let ws2 = s.start_probe(t0).unwrap();
-        advance(&mut s, t0, t0 + Duration::from_millis(1000));
-        assert!(!s.is_upgrading());
+        // The upgrade timeout (1000 ms) outlasts interval + timeout (500 ms):
+        // answer every ping so that only the probe can expire.
+        let mut now = t0;
+        while s.is_upgrading() {
+            now = s.poll_timeout().unwrap();
+            s.handle_timeout(now);
+            s.handle_packet(now, Conn::Polling, Packet::Pong { probe: false });
+        }
+        assert_eq!(now, t0 + Duration::from_millis(1000));
         assert_eq!(s.take_ws(ws2), WsOutput::Close(vec![]));
         assert!(!s.is_closed());
     }
