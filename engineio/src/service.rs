@@ -75,6 +75,8 @@ impl Registry for Sessions {
 }
 
 struct Inner {
+    /// Open WebSocket connections (including probes and ones being closed).
+    websockets: Arc<std::sync::atomic::AtomicUsize>,
     config: EngineConfig,
     timings: Timings,
     sessions: Arc<Sessions>,
@@ -173,6 +175,7 @@ impl EngineIoBuilder {
         };
         Ok(EngineIo {
             inner: Arc::new(Inner {
+                websockets: Arc::default(),
                 config: self.config,
                 timings,
                 sessions: Arc::new(Sessions {
@@ -359,6 +362,14 @@ impl EngineIo {
         self.inner.sessions.len()
     }
 
+    /// Open WebSocket connections, including upgrade probes and connections of
+    /// closed sessions still being flushed (for metrics and leak checks).
+    pub fn websocket_count(&self) -> usize {
+        self.inner
+            .websockets
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A live session by id.
     pub fn socket(&self, sid: &str) -> Option<Socket> {
         let sid = Sid::parse(sid)?;
@@ -476,7 +487,13 @@ impl EngineIo {
                     match shared.with_wake(|s| s.start_probe(now())) {
                         Some(conn) => {
                             tracing::debug!(sid = %shared.sid, "upgrade probe started");
-                            tokio::spawn(websocket::run(shared, conn, on, max));
+                            tokio::spawn(websocket::run(
+                                shared,
+                                conn,
+                                on,
+                                max,
+                                self.inner.websockets.clone(),
+                            ));
                         }
                         None => {
                             tracing::info!(sid = %shared.sid, "second websocket for session; closing it");
@@ -532,7 +549,13 @@ impl EngineIo {
             Some(accept) => {
                 let on = hyper::upgrade::on(&mut req);
                 if let Some(conn) = shared.with(|s| s.initial_ws_conn()) {
-                    tokio::spawn(websocket::run(shared, conn, on, config.max_payload));
+                    tokio::spawn(websocket::run(
+                        shared,
+                        conn,
+                        on,
+                        config.max_payload,
+                        self.inner.websockets.clone(),
+                    ));
                 }
                 switching_protocols(accept)
             }

@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     core: Mutex<Session>,
     pub(crate) changed: Notify,
     pub(crate) timer: Notify,
+    /// Notified (all waiters) once, when the session closes.
+    pub(crate) closed: Notify,
     incoming: Mutex<Option<mpsc::Sender<Message>>>,
     pub(crate) handshake: HandshakeRequest,
     registry: Weak<dyn Registry>,
@@ -108,6 +110,7 @@ impl Shared {
             core: Mutex::new(session),
             changed: Notify::new(),
             timer: Notify::new(),
+            closed: Notify::new(),
             incoming: Mutex::new(Some(tx)),
             handshake,
             registry,
@@ -157,6 +160,20 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         self.wake();
+        self.closed.notify_waiters();
+    }
+
+    /// Waits until the session is closed.
+    pub(crate) async fn wait_closed(&self) -> CloseReason {
+        loop {
+            let closed = self.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if let Some(r) = self.with(|s| s.close_reason()) {
+                return r;
+            }
+            closed.await;
+        }
     }
 
     /// A sender for received messages, while the session is open.
@@ -293,15 +310,7 @@ impl Socket {
 
     /// Waits until the session is closed and returns why.
     pub async fn closed(&self) -> CloseReason {
-        loop {
-            let changed = self.shared.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if let Some(r) = self.close_reason() {
-                return r;
-            }
-            changed.await;
-        }
+        self.shared.wait_closed().await
     }
 }
 

@@ -121,6 +121,14 @@ async fn slow_websocket_reader_is_cut_off_with_queue_full() {
     );
     assert!(matches!(socket.send_text("more"), Err(Error::Closed)));
     assert!(server.engine.socket(&sid).is_none());
+    // Regression: the connection of the closed session must not outlive it
+    // while the client still does not read (its writer used to block forever).
+    within("the stuck websocket to be dropped", async {
+        while server.engine.websocket_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 
     // Nobody else is slowed down.
     let (mut ws, _, _) = server.ws_open().await;

@@ -2,6 +2,7 @@
 //! text packets, binary frames for binary messages.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::OnUpgrade;
@@ -17,6 +18,9 @@ use crate::proto::{CloseReason, Conn, WsOutput};
 use crate::socket::{Shared, now};
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// How long a closed session's WebSocket may take to flush before it is dropped.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Socket buffers sized for many idle connections: tungstenite grows its read
 /// buffer as needed up to the message limit.
@@ -61,6 +65,24 @@ fn frame(p: Packet) -> WsMessage {
     }
 }
 
+struct CountGuard(Arc<AtomicUsize>);
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How a WebSocket connection ends.
+enum Finish {
+    /// Send a close frame with this code.
+    Frame(CloseCode),
+    /// Complete the closing handshake if the peer started it.
+    Polite,
+    /// The peer does not read: just drop the connection.
+    Drop,
+}
+
 enum ReadEnd {
     /// The session or this connection is finished; the writer decides what to send.
     Done,
@@ -69,12 +91,20 @@ enum ReadEnd {
 }
 
 /// Runs WebSocket `conn` of a session until it is closed.
-pub(crate) async fn run(shared: Arc<Shared>, conn: u64, on: OnUpgrade, max_payload: usize) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    conn: u64,
+    on: OnUpgrade,
+    max_payload: usize,
+    open: Arc<AtomicUsize>,
+) {
     let Some(ws) = upgrade(on, max_payload).await else {
         shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
         return;
     };
     tracing::debug!(sid = %shared.sid, conn, "websocket open");
+    open.fetch_add(1, Ordering::Relaxed);
+    let _count = CountGuard(open);
     let (mut sink, mut stream) = ws.split();
     let tx = shared.incoming_sender();
 
@@ -159,35 +189,52 @@ pub(crate) async fn run(shared: Arc<Shared>, conn: u64, on: OnUpgrade, max_paylo
         }
     };
 
+    // Once the session is closed, the writer gets a grace period to deliver
+    // what is left; a client that does not read is then dropped, so that its
+    // connection and buffers do not outlive the session.
+    let watchdog = async {
+        shared.wait_closed().await;
+        tokio::time::sleep(CLOSE_GRACE).await;
+    };
+
     let close_code = {
         tokio::pin!(reader);
         tokio::pin!(writer);
+        tokio::pin!(watchdog);
         tokio::select! {
+            () = &mut watchdog => {
+                tracing::debug!(sid = %shared.sid, conn, "websocket not drained after close; dropping it");
+                Finish::Drop
+            }
             end = &mut reader => match end {
-                ReadEnd::TooBig => Some(CloseCode::Size),
-                ReadEnd::Done => None,
+                ReadEnd::TooBig => Finish::Frame(CloseCode::Size),
+                ReadEnd::Done => Finish::Polite,
             },
             w = &mut writer => {
                 if w.is_none() {
                     shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
                 }
-                Some(CloseCode::Normal)
+                Finish::Frame(CloseCode::Normal)
             }
         }
     };
     drop(tx);
-    if let Some(code) = close_code {
-        let frame = CloseFrame {
-            code,
-            reason: "".into(),
-        };
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            sink.send(WsMessage::Close(Some(frame))),
-        )
-        .await;
-    } else {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.close()).await;
+    match close_code {
+        Finish::Frame(code) => {
+            let frame = CloseFrame {
+                code,
+                reason: "".into(),
+            };
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                sink.send(WsMessage::Close(Some(frame))),
+            )
+            .await;
+        }
+        Finish::Polite => {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.close()).await;
+        }
+        Finish::Drop => {}
     }
     tracing::debug!(sid = %shared.sid, conn, "websocket closed");
 }
