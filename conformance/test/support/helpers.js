@@ -74,8 +74,9 @@ async function until(predicate, { timeout = TIMEOUT, interval = 20, what = 'cond
 
 /** FIFO of received items; `next()` waits (with a timeout) for the next one. */
 class Queue {
-  constructor(what = 'message') {
+  constructor(what = 'message', context = () => '') {
     this.what = what;
+    this.context = context;
     this.items = [];
     this.waiters = [];
   }
@@ -97,7 +98,7 @@ class Queue {
       const timer = setTimeout(() => {
         const i = this.waiters.indexOf(waiter);
         if (i !== -1) this.waiters.splice(i, 1);
-        reject(new Error(`timed out after ${timeout} ms waiting for the next ${this.what}`));
+        reject(new Error(`timed out after ${timeout} ms waiting for the next ${this.what}${this.context()}`));
       }, timeout);
       this.waiters.push(waiter);
     });
@@ -125,12 +126,19 @@ const clients = new Set();
 
 /**
  * Creates an engine.io-client Socket on `/engine.io/` without waiting for it to open.
- * Every received message is queued on `socket.received` (a Queue).
+ * Every received message is queued on `socket.received` (a Queue); `socket.closeReason`
+ * records why it closed.
  */
 function createClient(server, opts = {}) {
   const socket = new Socket(server.url, { path: '/engine.io/', ...opts });
-  socket.received = new Queue('message');
+  socket.closeReason = null;
+  socket.received = new Queue('message',
+    () => (socket.closeReason ? ` (the socket closed: ${socket.closeReason})` : ''));
   socket.on('message', (data) => socket.received.push(data));
+  socket.on('close', (reason, desc) => {
+    const detail = desc && (desc.message || desc.description || (desc.context && desc.context.statusText));
+    socket.closeReason = detail ? `${reason}: ${detail}` : reason;
+  });
   socket.on('error', () => {}); // errors are asserted through 'close'
   clients.add(socket);
   return socket;
@@ -204,14 +212,14 @@ function post(server, sid, body, opts = {}) {
  *   received: Queue of frames (text frames as strings, binary frames as Buffers)
  *   opened:   Promise resolved on 'open'
  *   closed:   Promise resolved with { code, reason, at } on 'close'
- *   isClosed, wasOpened: booleans
+ *   isClosed, wasOpened: booleans; firstFrameAt: Date.now() when the first frame arrived
  *   refusedStatus: the HTTP status if the server answered the upgrade with something else than 101
  * With `autoPong`, server pings ('2') are answered with '3' and not queued.
  */
 function rawWs(url, { autoPong = false } = {}) {
   const ws = new WebSocket(url);
   rawSockets.add(ws);
-  ws.received = new Queue('WebSocket frame');
+  ws.received = new Queue('WebSocket frame', () => (ws.isClosed ? ' (the WebSocket closed)' : ''));
   ws.isClosed = false;
   ws.wasOpened = false;
   ws.once('open', () => { ws.wasOpened = true; });
@@ -233,6 +241,7 @@ function rawWs(url, { autoPong = false } = {}) {
     });
   });
   ws.on('message', (data, isBinary) => {
+    if (ws.firstFrameAt === undefined) ws.firstFrameAt = Date.now();
     const frame = isBinary ? Buffer.from(data) : data.toString('utf8');
     if (autoPong && frame === '2') {
       ws.send('3');
