@@ -34,6 +34,7 @@ pub struct ConnectInfo(pub SocketAddr);
 
 type Handler = Arc<dyn Fn(Socket, Incoming) -> BoxFuture<()> + Send + Sync>;
 type AllowRequest = Arc<dyn Fn(&HandshakeRequest) -> BoxFuture<bool> + Send + Sync>;
+type InitialHeaders = Arc<dyn Fn(&HandshakeRequest, &mut HeaderMap) + Send + Sync>;
 
 struct Sessions {
     map: Mutex<HashMap<Sid, Arc<Shared>>>,
@@ -82,6 +83,7 @@ struct Inner {
     sessions: Arc<Sessions>,
     handler: Handler,
     allow_request: Option<AllowRequest>,
+    initial_headers: Option<InitialHeaders>,
 }
 
 /// An Engine.IO server: a cloneable hyper service plus the session registry.
@@ -133,6 +135,7 @@ impl std::fmt::Debug for EngineIo {
 pub struct EngineIoBuilder {
     config: EngineConfig,
     allow_request: Option<AllowRequest>,
+    initial_headers: Option<InitialHeaders>,
 }
 
 impl std::fmt::Debug for EngineIoBuilder {
@@ -152,6 +155,28 @@ impl EngineIoBuilder {
         Fut: Future<Output = bool> + Send + 'static,
     {
         self.allow_request = Some(Arc::new(move |req| Box::pin(f(req))));
+        self
+    }
+
+    /// Adds headers to the response that opens a session (the polling
+    /// handshake or the WebSocket `101`), e.g. `Set-Cookie` — Node's
+    /// `initial_headers` event.
+    ///
+    /// ```
+    /// use engineio::{EngineConfig, EngineIo};
+    /// let engine = EngineIo::builder(EngineConfig::default())
+    ///     .initial_headers(|_req, headers| {
+    ///         headers.append("set-cookie", http::HeaderValue::from_static("io=1; Path=/"));
+    ///     })
+    ///     .build(|_socket, _incoming| async {})
+    ///     .unwrap();
+    /// # let _ = engine;
+    /// ```
+    pub fn initial_headers<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&HandshakeRequest, &mut HeaderMap) + Send + Sync + 'static,
+    {
+        self.initial_headers = Some(Arc::new(f));
         self
     }
 
@@ -183,6 +208,7 @@ impl EngineIoBuilder {
                 }),
                 handler: Arc::new(move |s, i| Box::pin(handler(s, i))),
                 allow_request: self.allow_request,
+                initial_headers: self.initial_headers,
             }),
         })
     }
@@ -337,6 +363,7 @@ impl EngineIo {
         EngineIoBuilder {
             config,
             allow_request: None,
+            initial_headers: None,
         }
     }
 
@@ -487,12 +514,14 @@ impl EngineIo {
                     match shared.with_wake(|s| s.start_probe(now())) {
                         Some(conn) => {
                             tracing::debug!(sid = %shared.sid, "upgrade probe started");
+                            let headers = Arc::new(req.headers().clone());
                             tokio::spawn(websocket::run(
                                 shared,
                                 conn,
                                 on,
                                 max,
                                 self.inner.websockets.clone(),
+                                headers,
                             ));
                         }
                         None => {
@@ -538,7 +567,7 @@ impl EngineIo {
             return plain_response(StatusCode::SERVICE_UNAVAILABLE, "");
         }
         let shared = self.open_session(transport, handshake);
-        match accept {
+        let mut res = match accept {
             None => {
                 let packets = shared.with(|s| {
                     let _ = s.begin_get();
@@ -549,17 +578,23 @@ impl EngineIo {
             Some(accept) => {
                 let on = hyper::upgrade::on(&mut req);
                 if let Some(conn) = shared.with(|s| s.initial_ws_conn()) {
+                    let headers = Arc::new(shared.handshake.headers.clone());
                     tokio::spawn(websocket::run(
-                        shared,
+                        shared.clone(),
                         conn,
                         on,
                         config.max_payload,
                         self.inner.websockets.clone(),
+                        headers,
                     ));
                 }
                 switching_protocols(accept)
             }
+        };
+        if let Some(f) = &self.inner.initial_headers {
+            f(&shared.handshake, res.headers_mut());
         }
+        res
     }
 
     fn open_session(&self, transport: Transport, handshake: HandshakeRequest) -> Arc<Shared> {

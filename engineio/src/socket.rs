@@ -78,7 +78,7 @@ pub(crate) struct Shared {
     pub(crate) timer: Notify,
     /// Notified (all waiters) once, when the session closes.
     pub(crate) closed: Notify,
-    incoming: Mutex<Option<mpsc::Sender<Message>>>,
+    incoming: Mutex<Option<mpsc::Sender<Received>>>,
     pub(crate) handshake: HandshakeRequest,
     registry: Weak<dyn Registry>,
 }
@@ -177,7 +177,7 @@ impl Shared {
     }
 
     /// A sender for received messages, while the session is open.
-    pub(crate) fn incoming_sender(&self) -> Option<mpsc::Sender<Message>> {
+    pub(crate) fn incoming_sender(&self) -> Option<mpsc::Sender<Received>> {
         self.incoming
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -322,12 +322,26 @@ impl Socket {
 /// messages; while it is full the session's transport stops reading.
 #[derive(Debug)]
 pub struct Incoming {
-    rx: mpsc::Receiver<Message>,
+    rx: mpsc::Receiver<Received>,
+}
+
+/// A received message with the headers of the HTTP request that carried it:
+/// the polling POST, or the WebSocket upgrade request.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub(crate) message: Message,
+    pub(crate) headers: Arc<HeaderMap>,
 }
 
 impl Incoming {
     /// The next message, or `None` once the session is closed.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.rx.recv().await
+        self.rx.recv().await.map(|r| r.message)
+    }
+
+    /// The next message with the headers of the HTTP request that carried it
+    /// (the polling POST, or the WebSocket's upgrade request).
+    pub async fn recv_with_headers(&mut self) -> Option<(Message, Arc<HeaderMap>)> {
+        self.rx.recv().await.map(|r| (r.message, r.headers))
     }
 }

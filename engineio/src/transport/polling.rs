@@ -11,7 +11,7 @@ use crate::packet::Packet;
 use crate::payload::{Payload, encode_payload};
 use crate::proto::{CloseReason, Conn, GetError, PostError};
 use crate::service::{ResponseBody, error_response, plain_response};
-use crate::socket::{Shared, now};
+use crate::socket::{Received, Shared, now};
 
 /// Ends the pending GET if the request future is dropped (client gone).
 struct GetGuard<'a> {
@@ -108,7 +108,9 @@ where
         shared.with_wake(|s| s.close_now(CloseReason::TransportError));
         return error_response(HandshakeError::BadRequest);
     }
-    let body = match Limited::new(req.into_body(), max_payload).collect().await {
+    let (parts, body) = req.into_parts();
+    let headers = Arc::new(parts.headers);
+    let body = match Limited::new(body, max_payload).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             let too_large = e
@@ -128,9 +130,13 @@ where
         match item {
             Ok(packet) => {
                 let msg = shared.with(|s| s.handle_packet(now(), Conn::Polling, packet));
-                if let (Some(msg), Some(tx)) = (msg, tx.as_ref()) {
+                if let (Some(message), Some(tx)) = (msg, tx.as_ref()) {
                     // Waits while the application's inbox is full (backpressure).
-                    let _ = tx.send(msg).await;
+                    let received = Received {
+                        message,
+                        headers: headers.clone(),
+                    };
+                    let _ = tx.send(received).await;
                 }
             }
             Err(e) => {

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use crate::packet::{Message, Packet, Str};
 use crate::proto::{CloseReason, Conn, WsOutput};
-use crate::socket::{Shared, now};
+use crate::socket::{Received, Shared, now};
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
@@ -97,6 +97,7 @@ pub(crate) async fn run(
     on: OnUpgrade,
     max_payload: usize,
     open: Arc<AtomicUsize>,
+    headers: Arc<http::HeaderMap>,
 ) {
     let Some(ws) = upgrade(on, max_payload).await else {
         shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
@@ -142,9 +143,13 @@ pub(crate) async fn run(
                 Ok(p) => {
                     let msg = shared.with(|s| s.handle_packet(now(), Conn::Ws(conn), p));
                     match (msg, tx.as_ref()) {
-                        (Some(m), Some(tx)) => {
+                        (Some(message), Some(tx)) => {
                             // Waits while the application's inbox is full (backpressure).
-                            let _ = tx.send(m).await;
+                            let received = Received {
+                                message,
+                                headers: headers.clone(),
+                            };
+                            let _ = tx.send(received).await;
                         }
                         (Some(_), None) => {}
                         // Not handed to the application: a control packet, or a
