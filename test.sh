@@ -28,5 +28,8 @@ cargo build -p conformance-server
 step "conformance: official clients against our server"
 (cd conformance && npm ci --no-audit --no-fund && npm test)
 
+step "chat demo: browser end-to-end test (headless Chromium)"
+chat-demo/e2e/run.sh
+
 echo
 echo "all tests passed"
