@@ -65,10 +65,12 @@ pub(crate) async fn await_ack<T: DeserializeOwned>(
 }
 
 /// Parses arguments into `T`: all of them as a tuple / sequence first, then,
-/// if that fails and there is exactly one, that one alone.
+/// if that fails and there is exactly one, that one alone; no arguments at
+/// all also fit `()` (and `Option<_>` as `None`).
 pub(crate) fn parse_args<T: DeserializeOwned>(args: &Args) -> Result<T, serde_json::Error> {
     match args.parse::<T>() {
         Ok(v) => Ok(v),
+        Err(e) if args.is_empty() => serde_json::from_value(serde_json::Value::Null).map_err(|_| e),
         Err(e) if args.len() != 1 => Err(e),
         Err(_) => args.get::<T>(0),
     }

@@ -202,6 +202,13 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     };
     let handshake = Handshake::new(client.esock.handshake(), auth);
     let socket = Socket::new(ns.clone(), client.clone(), handshake);
+    // Cleans up on every path that does not join, cancellation included.
+    let mut connecting = Connecting {
+        io: io.clone(),
+        ns: ns.clone(),
+        id: socket.id(),
+        joined: false,
+    };
     let middlewares = io
         .server_middlewares()
         .into_iter()
@@ -209,7 +216,6 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     for mw in middlewares {
         if let Err(e) = mw(socket.clone()).await {
             tracing::info!(sid = %client.esock.sid(), %nsp, message = %e.message, "connection refused by middleware");
-            io.remove_if_empty_dynamic(&ns);
             return send_text(
                 client,
                 Packet::connect_error(&nsp, &e.message, e.data).encode(),
@@ -225,6 +231,8 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
         .add_all(&socket.id(), &[socket.id().as_str().to_owned()]);
     client.lock().insert(nsp.clone(), socket.clone());
     client.joined.store(true, Ordering::Release);
+    connecting.joined = true;
+    drop(connecting);
     let reply = Packet::connect(
         &nsp,
         Some(serde_json::json!({ "sid": socket.id().as_str() })),
@@ -233,6 +241,24 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     tracing::debug!(sid = %client.esock.sid(), id = %socket.id(), %nsp, "socket connected");
     if let Some(handler) = ns.handlers.on_connect() {
         handler(socket).await;
+    }
+}
+
+/// A socket between CONNECT and joining (see `IoInner::namespace_for`).
+/// Unless it joined, the rooms its middlewares joined are left.
+struct Connecting {
+    io: Arc<IoInner>,
+    ns: Arc<crate::ns::NsInner>,
+    id: SocketId,
+    joined: bool,
+}
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        if !self.joined {
+            self.ns.adapter().del_all(&self.id);
+        }
+        self.io.connect_done(&self.ns);
     }
 }
 
@@ -311,14 +337,19 @@ pub(crate) async fn run(
             break;
         }
     }
-    // The connection is gone: run what was accepted, then disconnect everyone.
-    if let Some(f) = current.take() {
-        f.await;
-    }
+    // The connection is gone: disconnect everyone while the running handler
+    // finishes (concurrently: it may be awaiting an ack from this client,
+    // which only the disconnect resolves).
     let reason = client
         .esock
         .close_reason()
         .map(DisconnectReason::from_engine)
         .unwrap_or(DisconnectReason::TransportClose);
-    client.close_all(reason).await;
+    let close = client.close_all(reason);
+    match current.take() {
+        Some(f) => {
+            tokio::join!(f, close);
+        }
+        None => close.await,
+    }
 }

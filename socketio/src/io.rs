@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 
 use bytes::Bytes;
@@ -57,7 +58,10 @@ impl IoInner {
     }
 
     /// The namespace a CONNECT names: a static one, or a new child of the
-    /// first dynamic namespace that matches.
+    /// first dynamic namespace that matches. Counts the caller in
+    /// `connecting` (under the map lock, so that an emptied dynamic child is
+    /// not dropped under a socket still in its middlewares); the caller must
+    /// call [`connect_done`](Self::connect_done) after.
     pub(crate) fn namespace_for(&self, name: &str) -> Option<Arc<NsInner>> {
         if let Some(ns) = self
             .namespaces
@@ -65,6 +69,7 @@ impl IoInner {
             .unwrap_or_else(PoisonError::into_inner)
             .get(name)
         {
+            ns.inner.connecting.fetch_add(1, Ordering::AcqRel);
             return Some(ns.inner.clone());
         }
         let handlers = self
@@ -90,13 +95,22 @@ impl IoInner {
                 ),
             }
         });
+        ns.inner.connecting.fetch_add(1, Ordering::AcqRel);
         Some(ns.inner.clone())
+    }
+
+    /// Ends a [`namespace_for`](Self::namespace_for): the socket joined or was
+    /// refused; an emptied dynamic child can go now.
+    pub(crate) fn connect_done(&self, ns: &Arc<NsInner>) {
+        ns.connecting.fetch_sub(1, Ordering::AcqRel);
+        self.remove_if_empty_dynamic(ns);
     }
 
     /// Drops a dynamic namespace that has no socket left (so names made up by
     /// clients cannot accumulate).
     pub(crate) fn remove_if_empty_dynamic(&self, ns: &Arc<NsInner>) {
-        if !ns.dynamic || ns.socket_count() > 0 {
+        let busy = || ns.socket_count() > 0 || ns.connecting.load(Ordering::Acquire) > 0;
+        if !ns.dynamic || busy() {
             return;
         }
         let mut map = self
@@ -105,7 +119,7 @@ impl IoInner {
             .unwrap_or_else(PoisonError::into_inner);
         if map
             .get(&ns.name)
-            .is_some_and(|n| Arc::ptr_eq(&n.inner, ns) && ns.socket_count() == 0)
+            .is_some_and(|n| Arc::ptr_eq(&n.inner, ns) && !busy())
         {
             map.remove(&ns.name);
             tracing::debug!(nsp = %ns.name, "empty dynamic namespace removed");

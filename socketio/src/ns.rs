@@ -1,7 +1,7 @@
 //! Namespaces: their middlewares, connection handler, sockets and adapter.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 
 use dashmap::DashMap;
@@ -110,6 +110,10 @@ pub(crate) struct NsInner {
     /// Created on demand by a dynamic namespace (removed when empty).
     pub(crate) dynamic: bool,
     ack_ids: AtomicU64,
+    /// Sockets between CONNECT and joining (in middlewares); a dynamic child
+    /// is not dropped while this is not 0. Changed under the namespace map lock
+    /// (see `IoInner::namespace_for`).
+    pub(crate) connecting: AtomicUsize,
 }
 
 impl NsInner {
@@ -128,6 +132,7 @@ impl NsInner {
             adapter: OnceLock::new(),
             dynamic,
             ack_ids: AtomicU64::new(0),
+            connecting: AtomicUsize::new(0),
         });
         let adapter = factory(LocalNamespace {
             inner: Arc::downgrade(&ns),
