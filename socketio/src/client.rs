@@ -200,8 +200,24 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
             Packet::connect_error(&nsp, "Invalid namespace", None).encode(),
         );
     };
+    let recovery = io.config.connection_state_recovery.clone();
+    // Connection state recovery: a `pid` and an `offset` of a kept session.
+    let restored = recovery.as_ref().and_then(|_| {
+        let pid = auth.get("pid")?.as_str()?;
+        let offset = auth.get("offset")?.as_str()?;
+        ns.adapter().restore_session(pid, offset)
+    });
     let handshake = Handshake::new(client.esock.handshake(), auth);
-    let socket = Socket::new(ns.clone(), client.clone(), handshake);
+    let (socket, missed) = match &restored {
+        Some((session, missed)) => (
+            Socket::restored(ns.clone(), client.clone(), handshake, session),
+            missed.clone(),
+        ),
+        None => (
+            Socket::new(ns.clone(), client.clone(), handshake),
+            Vec::new(),
+        ),
+    };
     // Cleans up on every path that does not join, cancellation included.
     let mut connecting = Connecting {
         io: io.clone(),
@@ -209,10 +225,15 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
         id: socket.id(),
         joined: false,
     };
-    let middlewares = io
-        .server_middlewares()
-        .into_iter()
-        .chain(ns.handlers.middlewares());
+    let skip_middlewares = restored.is_some() && recovery.is_some_and(|r| r.skip_middlewares);
+    let middlewares: Vec<_> = if skip_middlewares {
+        Vec::new()
+    } else {
+        io.server_middlewares()
+            .into_iter()
+            .chain(ns.handlers.middlewares())
+            .collect()
+    };
     for mw in middlewares {
         if let Err(e) = mw(socket.clone()).await {
             tracing::info!(sid = %client.esock.sid(), %nsp, message = %e.message, "connection refused by middleware");
@@ -227,18 +248,31 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     }
     socket.set_connected();
     ns.insert_socket(socket.clone());
-    ns.adapter()
-        .add_all(&socket.id(), &[socket.id().as_str().to_owned()]);
+    let mut rooms = vec![socket.id().as_str().to_owned()];
+    if let Some((session, _)) = &restored {
+        rooms.extend(session.rooms.iter().cloned());
+    }
+    ns.adapter().add_all(&socket.id(), &rooms);
     client.lock().insert(nsp.clone(), socket.clone());
     client.joined.store(true, Ordering::Release);
     connecting.joined = true;
     drop(connecting);
-    let reply = Packet::connect(
-        &nsp,
-        Some(serde_json::json!({ "sid": socket.id().as_str() })),
+    let reply = match socket.pid() {
+        Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid }),
+        None => serde_json::json!({ "sid": socket.id().as_str() }),
+    };
+    send_text(client, Packet::connect(&nsp, Some(reply)).encode());
+    for packet in &missed {
+        let _ = client.esock.send_all(packet.messages());
+    }
+    tracing::debug!(
+        sid = %client.esock.sid(),
+        id = %socket.id(),
+        %nsp,
+        recovered = socket.recovered(),
+        missed = missed.len(),
+        "socket connected"
     );
-    send_text(client, reply.encode());
-    tracing::debug!(sid = %client.esock.sid(), id = %socket.id(), %nsp, "socket connected");
     if let Some(handler) = ns.handlers.on_connect() {
         handler(socket).await;
     }

@@ -25,6 +25,7 @@ use engineio::EngineConfig;
 /// | `max_pending_acks` | 4 096 | per socket | server→client emits awaiting an ack (`emit_with_ack` fails beyond) |
 /// | `max_queued_events` | 64 | per connection | received packets waiting for their handler (then reading pauses) |
 /// | `ack_timeout` | 10 000 | ms | default `emit_with_ack` timeout when none is set |
+/// | `connection_state_recovery` | off | | see [`RecoveryConfig`] |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SocketIoConfig {
@@ -44,6 +45,76 @@ pub struct SocketIoConfig {
     pub max_queued_events: usize,
     /// Default timeout of `emit_with_ack` when no `timeout()` was given.
     pub ack_timeout: Duration,
+    /// Connection state recovery; off (`None`) by default, as in Node.
+    pub connection_state_recovery: Option<RecoveryConfig>,
+}
+
+/// Connection state recovery: a client that lost its connection for a
+/// recoverable reason (transport close or error, ping timeout, forced close,
+/// server shutdown) and comes back within `max_disconnection_duration` gets
+/// the same socket id, rooms and data, and the events it missed.
+///
+/// # Defaults
+/// | field | default | bounds |
+/// |---|---|---|
+/// | `max_disconnection_duration` | 120 000 ms | how long sessions and emitted events are kept |
+/// | `skip_middlewares` | true | a recovered socket skips the middlewares |
+/// | `max_kept_packets` | 10 000 per namespace | the event log (oldest dropped first; a client whose offset was dropped is not recovered) |
+/// | `max_kept_sessions` | 10 000 per namespace | disconnected sessions kept (oldest dropped first) |
+///
+/// ```
+/// use socketio::{RecoveryConfig, SocketIoConfig};
+/// let config = SocketIoConfig::default().connection_state_recovery(RecoveryConfig::default());
+/// assert!(config.connection_state_recovery.is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryConfig {
+    /// How long a disconnected session (and the events emitted meanwhile) is kept.
+    pub max_disconnection_duration: Duration,
+    /// Whether a recovered socket skips the middlewares.
+    pub skip_middlewares: bool,
+    /// Events kept per namespace.
+    pub max_kept_packets: usize,
+    /// Disconnected sessions kept per namespace.
+    pub max_kept_sessions: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            max_disconnection_duration: Duration::from_millis(120_000),
+            skip_middlewares: true,
+            max_kept_packets: 10_000,
+            max_kept_sessions: 10_000,
+        }
+    }
+}
+
+impl RecoveryConfig {
+    /// Sets [`max_disconnection_duration`](Self::max_disconnection_duration).
+    pub fn max_disconnection_duration(mut self, d: Duration) -> Self {
+        self.max_disconnection_duration = d;
+        self
+    }
+
+    /// Sets [`skip_middlewares`](Self::skip_middlewares).
+    pub fn skip_middlewares(mut self, yes: bool) -> Self {
+        self.skip_middlewares = yes;
+        self
+    }
+
+    /// Sets [`max_kept_packets`](Self::max_kept_packets).
+    pub fn max_kept_packets(mut self, n: usize) -> Self {
+        self.max_kept_packets = n;
+        self
+    }
+
+    /// Sets [`max_kept_sessions`](Self::max_kept_sessions).
+    pub fn max_kept_sessions(mut self, n: usize) -> Self {
+        self.max_kept_sessions = n;
+        self
+    }
 }
 
 impl Default for SocketIoConfig {
@@ -57,6 +128,7 @@ impl Default for SocketIoConfig {
             max_pending_acks: 4096,
             max_queued_events: 64,
             ack_timeout: Duration::from_millis(10_000),
+            connection_state_recovery: None,
         }
     }
 }
@@ -114,6 +186,12 @@ impl SocketIoConfig {
         /// Sets [`ack_timeout`](Self::ack_timeout).
         ack_timeout: Duration
     );
+
+    /// Turns connection state recovery on.
+    pub fn connection_state_recovery(mut self, recovery: RecoveryConfig) -> Self {
+        self.connection_state_recovery = Some(recovery);
+        self
+    }
 
     pub(crate) fn validate(&self) -> Result<(), crate::Error> {
         if self.max_queued_events == 0 || self.max_namespaces_per_client == 0 {

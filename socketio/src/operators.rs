@@ -163,9 +163,22 @@ impl BroadcastOperator {
     ///
     /// # Errors
     /// None today; kept for adapters whose publish can fail.
-    pub fn emit_args(&self, event: &str, args: Args) -> Result<(), Error> {
+    pub fn emit_args(&self, event: &str, mut args: Args) -> Result<(), Error> {
+        let adapter = self.ns.adapter();
+        // Connection state recovery: non-volatile events get an offset and are kept.
+        let offset = if self.opts.flags.volatile {
+            None
+        } else {
+            adapter.new_offset()
+        };
+        if let Some(off) = &offset {
+            args.values.push(serde_json::Value::String(off.clone()));
+        }
         let packet = EncodedPacket::event(&self.ns.name, event, args, None);
-        let n = self.ns.adapter().broadcast(&packet, &self.opts);
+        if let Some(off) = offset {
+            adapter.persist_packet(off, &self.opts, packet.clone());
+        }
+        let n = adapter.broadcast(&packet, &self.opts);
         tracing::trace!(nsp = %self.ns.name, event, recipients = n, "broadcast");
         Ok(())
     }

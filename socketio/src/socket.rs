@@ -64,6 +64,18 @@ impl DisconnectReason {
         }
     }
 
+    /// Whether connection state recovery keeps the session after this reason.
+    pub fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportClose
+                | DisconnectReason::TransportError
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ForcedClose
+                | DisconnectReason::ServerShutdown
+        )
+    }
+
     pub(crate) fn from_engine(r: engineio::CloseReason) -> Self {
         use engineio::CloseReason as C;
         match r {
@@ -106,6 +118,9 @@ pub(crate) struct SocketInner {
     data: Mutex<Value>,
     connected: AtomicBool,
     closing: AtomicBool,
+    /// Private session id (connection state recovery only).
+    pid: Option<String>,
+    recovered: bool,
 }
 
 /// One client's connection to one namespace. Cheap to clone; clones share
@@ -152,19 +167,74 @@ fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Socket {
     pub(crate) fn new(ns: Arc<NsInner>, client: Arc<Client>, handshake: Handshake) -> Socket {
+        let pid = ns
+            .config
+            .connection_state_recovery
+            .as_ref()
+            .map(|_| SocketId::generate().as_str().to_owned());
+        Self::build(
+            ns,
+            client,
+            handshake,
+            SocketId::generate(),
+            pid,
+            Value::Null,
+            false,
+        )
+    }
+
+    /// A socket that takes back a kept session (connection state recovery).
+    pub(crate) fn restored(
+        ns: Arc<NsInner>,
+        client: Arc<Client>,
+        handshake: Handshake,
+        session: &crate::adapter::SessionState,
+    ) -> Socket {
+        Self::build(
+            ns,
+            client,
+            handshake,
+            session.sid,
+            Some(session.pid.clone()),
+            session.data.clone(),
+            true,
+        )
+    }
+
+    fn build(
+        ns: Arc<NsInner>,
+        client: Arc<Client>,
+        handshake: Handshake,
+        id: SocketId,
+        pid: Option<String>,
+        data: Value,
+        recovered: bool,
+    ) -> Socket {
         Socket {
             inner: Arc::new(SocketInner {
-                id: SocketId::generate(),
+                id,
                 ns,
                 client,
                 handshake,
                 handlers: RwLock::new(Handlers::default()),
                 acks: Mutex::new(AckTable::default()),
-                data: Mutex::new(Value::Null),
+                data: Mutex::new(data),
                 connected: AtomicBool::new(false),
                 closing: AtomicBool::new(false),
+                pid,
+                recovered,
             }),
         }
+    }
+
+    /// Whether this socket took back an earlier session through connection
+    /// state recovery (same id, rooms and data; missed events replayed).
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered
+    }
+
+    pub(crate) fn pid(&self) -> Option<&str> {
+        self.inner.pid.as_deref()
     }
 
     /// The socket id (what the client sees as `socket.id`).
@@ -520,6 +590,17 @@ impl Socket {
             h(self.clone(), reason).await;
         }
         self.inner.connected.store(false, Ordering::Release);
+        if let Some(pid) = self.inner.pid.clone() {
+            if reason.is_recoverable() {
+                let session = crate::adapter::SessionState::new(
+                    self.inner.id,
+                    pid,
+                    self.rooms(),
+                    self.data_value(),
+                );
+                self.inner.ns.adapter().persist_session(session);
+            }
+        }
         if notify_client {
             let packet = EncodedPacket::from_text(Packet::disconnect(self.ns_name()).encode());
             let _ = self.inner.client.esock.send_all(packet.messages());

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use dashmap::DashMap;
 
+use super::recovery::{RecoveryStore, SessionState};
 use super::{Adapter, BroadcastOptions, Room};
 use crate::encoded::EncodedPacket;
 use crate::ns::LocalNamespace;
@@ -15,15 +16,19 @@ pub struct MemoryAdapter {
     ns: LocalNamespace,
     rooms: DashMap<Room, HashSet<SocketId>>,
     sids: DashMap<SocketId, HashSet<Room>>,
+    recovery: Option<RecoveryStore>,
 }
 
 impl MemoryAdapter {
-    /// An empty adapter delivering to the sockets of `ns`.
+    /// An empty adapter delivering to the sockets of `ns`; it keeps the
+    /// recovery log if the server enables connection state recovery.
     pub fn new(ns: LocalNamespace) -> Self {
+        let recovery = ns.recovery_config().map(RecoveryStore::new);
         MemoryAdapter {
             ns,
             rooms: DashMap::new(),
             sids: DashMap::new(),
+            recovery,
         }
     }
 
@@ -115,6 +120,30 @@ impl Adapter for MemoryAdapter {
 
     fn rooms(&self) -> Vec<Room> {
         self.rooms.iter().map(|e| e.key().clone()).collect()
+    }
+
+    fn new_offset(&self) -> Option<String> {
+        self.recovery.as_ref().map(RecoveryStore::new_offset)
+    }
+
+    fn persist_packet(&self, offset: String, opts: &BroadcastOptions, packet: EncodedPacket) {
+        if let Some(r) = &self.recovery {
+            r.persist_packet(offset, opts, packet);
+        }
+    }
+
+    fn persist_session(&self, session: SessionState) {
+        if let Some(r) = &self.recovery {
+            r.persist_session(session);
+        }
+    }
+
+    fn restore_session(
+        &self,
+        pid: &str,
+        offset: &str,
+    ) -> Option<(SessionState, Vec<EncodedPacket>)> {
+        self.recovery.as_ref()?.restore_session(pid, offset)
     }
 
     fn broadcast(&self, packet: &EncodedPacket, opts: &BroadcastOptions) -> usize {

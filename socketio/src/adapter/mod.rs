@@ -6,12 +6,14 @@
 //! caller and shared by every recipient.
 
 mod memory;
+mod recovery;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use memory::MemoryAdapter;
+pub use recovery::{RecoveryStore, SessionState};
 
 use crate::encoded::EncodedPacket;
 use crate::ns::LocalNamespace;
@@ -65,6 +67,35 @@ pub trait Adapter: Send + Sync + 'static {
     /// Delivers an encoded packet to every socket `opts` selects; returns how
     /// many local sockets it was queued for.
     fn broadcast(&self, packet: &EncodedPacket, opts: &BroadcastOptions) -> usize;
+
+    // ----- connection state recovery (optional) ---------------------------
+
+    /// A fresh offset for an event about to be emitted, when this adapter
+    /// keeps an event log for connection state recovery (`None`: it does not).
+    fn new_offset(&self) -> Option<String> {
+        None
+    }
+
+    /// Keeps an emitted event (already carrying `offset` as its last argument).
+    fn persist_packet(&self, offset: String, opts: &BroadcastOptions, packet: EncodedPacket) {
+        let _ = (offset, opts, packet);
+    }
+
+    /// Keeps the state of a socket that left for a recoverable reason.
+    fn persist_session(&self, session: SessionState) {
+        let _ = session;
+    }
+
+    /// Takes back a kept session and the events it missed after `offset`, in
+    /// order; `None` if unknown, expired, or the offset is no longer known.
+    fn restore_session(
+        &self,
+        pid: &str,
+        offset: &str,
+    ) -> Option<(SessionState, Vec<EncodedPacket>)> {
+        let _ = (pid, offset);
+        None
+    }
 }
 
 /// Builds the adapter of each namespace.
