@@ -47,6 +47,8 @@ mod client;
 mod config;
 mod encoded;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod io;
 mod ns;
@@ -55,8 +57,11 @@ pub mod packet;
 mod socket;
 
 pub use ack::AckSender;
-pub use adapter::{Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, MemoryAdapter, Room};
-pub use config::SocketIoConfig;
+pub use adapter::{
+    Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, MemoryAdapter, RecoveryStore, Room,
+    SessionState,
+};
+pub use config::{RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
 pub use error::{AckError, Error, ParseError};
 pub use handshake::Handshake;
