@@ -230,6 +230,13 @@ impl LocalNamespace {
             .map(|ns| ns.name.clone())
             .unwrap_or_default()
     }
+
+    /// The connection state recovery settings, if the server enables it.
+    pub fn recovery_config(&self) -> Option<crate::RecoveryConfig> {
+        self.inner
+            .upgrade()
+            .and_then(|ns| ns.config.connection_state_recovery.clone())
+    }
 }
 
 /// A namespace: where handlers and middlewares are registered, and an entry
