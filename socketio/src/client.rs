@@ -133,8 +133,12 @@ fn decide(client: &Client, bp: BinaryPacket) -> Decision {
             })
         }
         PacketType::Ack | PacketType::BinaryAck => {
-            let (Some(id), Some(Value::Array(items))) = (id, data) else {
-                return Decision::Invalid("ack without id or array");
+            let Some(Value::Array(items)) = data else {
+                return Decision::Invalid("ack payload is not an array");
+            };
+            // An ACK without an id answers nothing; ignored, as the reference does.
+            let Some(id) = id else {
+                return Decision::Done;
             };
             if let Some(socket) = client.get(&nsp) {
                 socket.resolve_ack(id, Args::from_parts(items, attachments));

@@ -62,8 +62,14 @@ impl Args {
         Ok(Args { values, bins })
     }
 
-    pub(crate) fn from_parts(values: Vec<Value>, bins: Vec<Bytes>) -> Self {
-        Args { values, bins }
+    /// Raw arguments: JSON values whose binary parts are placeholders
+    /// `{"_placeholder":true,"num":n}` into `binary` (e.g. parts of received
+    /// [`Args`], re-emitted as they are).
+    pub fn from_parts(values: Vec<Value>, binary: Vec<Bytes>) -> Self {
+        Args {
+            values,
+            bins: binary,
+        }
     }
 
     /// Number of arguments.

@@ -78,6 +78,17 @@ fn room_selection(io: &SocketIo, socket: &Socket, room: Option<String>) -> Broad
     }
 }
 
+/// `data` of the first argument, binary placeholders and attachments kept.
+fn raw_data(args: &Args) -> Args {
+    let data = args
+        .values()
+        .first()
+        .and_then(|v| v.get("data"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    Args::from_parts(vec![data], args.binary().to_vec())
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -98,10 +109,11 @@ fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
         },
     );
     let io1 = io.clone();
-    socket.on("op", move |socket: Socket, op: Op, ack: AckSender| {
+    socket.on_args("op", move |socket: Socket, args: Args, ack: AckSender| {
         let io = io1.clone();
         async move {
-            let _ = selection(&io, &socket, &op).emit(&op.event, &op.data);
+            let Ok(op) = args.get::<Op>(0) else { return };
+            let _ = selection(&io, &socket, &op).emit_args(&op.event, raw_data(&args));
             let _ = ack.send_many(&());
         }
     });
@@ -122,15 +134,15 @@ fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
         },
     );
     let io2 = io.clone();
-    socket.on(
+    socket.on_args(
         "bcast-ack",
-        move |socket: Socket, op: Op, ack: AckSender| {
+        move |socket: Socket, args: Args, ack: AckSender| {
             let io = io2.clone();
             async move {
+                let Ok(op) = args.get::<Op>(0) else { return };
                 let sel = selection(&io, &socket, &op)
                     .timeout(Duration::from_millis(op.timeout_ms.unwrap_or(1000)));
-                let args = Args::one(&op.data).unwrap_or_default();
-                let r = sel.emit_args_with_ack(&op.event, args).await;
+                let r = sel.emit_args_with_ack(&op.event, raw_data(&args)).await;
                 let mut responses: Vec<(String, Vec<Value>)> = r
                     .responses
                     .iter()

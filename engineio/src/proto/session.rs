@@ -362,11 +362,13 @@ impl Session {
         let out = match self.state {
             State::Closed(CloseReason::TransportClose) => vec![Packet::Noop],
             State::Closed(_) => vec![Packet::Close],
+            // What was queued goes out first, and the close in a response of
+            // its own (as the reference does): a client handles a close packet
+            // before the messages of the same payload.
+            State::Closing { .. } if !self.outbox.is_empty() => self.drain(),
             State::Closing { reason, .. } => {
-                let mut out: Vec<Packet> = self.drain();
-                out.push(Packet::Close);
                 self.state = State::Closed(reason);
-                out
+                vec![Packet::Close]
             }
             State::Open => {
                 if self.transport != Transport::Polling || self.probe.is_some_and(|p| p.probed) {
@@ -670,10 +672,10 @@ mod tests {
         s.close_gracefully(t0, CloseReason::ForcedClose);
         assert!(!s.is_closed());
         s.begin_get().unwrap();
-        assert_eq!(
-            s.take_get(),
-            Some(vec![Packet::Message(msg("bye")), Packet::Close])
-        );
+        assert_eq!(s.take_get(), Some(vec![Packet::Message(msg("bye"))]));
+        assert!(!s.is_closed());
+        s.begin_get().unwrap();
+        assert_eq!(s.take_get(), Some(vec![Packet::Close]));
         assert_eq!(s.take_close_event(), Some(CloseReason::ForcedClose));
     }
 

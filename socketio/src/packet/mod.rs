@@ -332,7 +332,67 @@ fn parse_decimal(digits: &str) -> Option<u64> {
 /// linear pass before serde_json sees it.
 fn parse_json(text: &str, limits: &Limits) -> Result<Value, ParseError> {
     check_depth(text, limits.max_json_depth)?;
-    serde_json::from_str(text).map_err(|e| ParseError::InvalidJson(e.to_string()))
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        // JavaScript strings may hold lone UTF-16 surrogates (`"\ud800"`), which
+        // JSON.stringify writes as escapes and serde_json refuses. Like a
+        // TextDecoder would, read each as U+FFFD instead of dropping the client.
+        Err(e) => match replace_lone_surrogates(text) {
+            Some(fixed) => serde_json::from_str(&fixed),
+            None => Err(e),
+        }
+        .map_err(|e| ParseError::InvalidJson(e.to_string())),
+    }
+}
+
+/// `text` with every `\uXXXX` escape of an unpaired surrogate replaced by
+/// `\ufffd`; `None` if there is none.
+fn replace_lone_surrogates(text: &str) -> Option<String> {
+    fn escape_at(b: &[u8], i: usize) -> Option<u16> {
+        let hex = b.get(i + 2..i + 6)?;
+        if b.get(i..i + 2)? != b"\\u" {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b.get(i) == Some(&b'\\') {
+            if let Some(unit) = escape_at(b, i) {
+                let high = (0xD800..0xDC00).contains(&unit);
+                let low = (0xDC00..0xE000).contains(&unit);
+                let paired =
+                    high && escape_at(b, i + 6).is_some_and(|n| (0xDC00..0xE000).contains(&n));
+                if paired {
+                    i += 12;
+                    continue;
+                }
+                if high || low {
+                    out.push_str(text.get(last..i)?);
+                    out.push_str("\\ufffd");
+                    changed = true;
+                    i += 6;
+                    last = i;
+                    continue;
+                }
+                i += 6;
+                continue;
+            }
+            // Any other escape: skip the escaped character.
+            i += 2;
+            continue;
+        }
+        i += 1;
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(text.get(last..)?);
+    Some(out)
 }
 
 /// Refuses `[`/`{` nesting deeper than `max`, skipping brackets inside JSON strings.

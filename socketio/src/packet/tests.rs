@@ -532,3 +532,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lone_surrogates_read_as_replacement_character() {
+    let p = dec(r#"2["message","x\ud800y","\udc00","ok \ud83d\ude00","\\ud800"]"#).unwrap();
+    assert_eq!(
+        p.data.unwrap(),
+        serde_json::json!([
+            "message",
+            "x\u{fffd}y",
+            "\u{fffd}",
+            "ok \u{1f600}",
+            "\\ud800"
+        ])
+    );
+}
