@@ -31,6 +31,7 @@ use crate::error::Error;
 /// | `max_buffered_incoming` | 64 | messages | received messages not yet taken by the application, per session (then reading pauses) |
 /// | `max_sessions` | 100 000 | sessions | further handshakes get 503 |
 /// | `polling_close_wait` | 30 000 | ms | how long a server-closed polling session waits for a GET to deliver its close |
+/// | `body_timeout` | 30 000 | ms | how long a POST body may take to arrive (then 408 and the session closes) |
 /// | `cors` | off | | |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -61,6 +62,9 @@ pub struct EngineConfig {
     pub max_sessions: usize,
     /// How long a server-closed polling session waits for the next GET.
     pub polling_close_wait: Duration,
+    /// How long a POST body may take to arrive; a body that trickles or never
+    /// ends gets 408 and its session is closed.
+    pub body_timeout: Duration,
     /// CORS policy for HTTP requests; `None` sends no CORS headers.
     pub cors: Option<Cors>,
 }
@@ -80,6 +84,7 @@ impl Default for EngineConfig {
             max_buffered_incoming: 64,
             max_sessions: 100_000,
             polling_close_wait: Duration::from_millis(30_000),
+            body_timeout: Duration::from_millis(30_000),
             cors: None,
         }
     }
@@ -157,6 +162,10 @@ impl EngineConfig {
     setter!(
         /// Sets [`polling_close_wait`](Self::polling_close_wait).
         polling_close_wait: Duration
+    );
+    setter!(
+        /// Sets [`body_timeout`](Self::body_timeout).
+        body_timeout: Duration
     );
 
     /// Sets the CORS policy.

@@ -75,7 +75,7 @@ pub use error::{DecodeError, Error, HandshakeError};
 pub use packet::{Message, Packet, PacketType, Str};
 pub use payload::{Payload, SEPARATOR, encode_payload};
 pub use proto::{CloseReason, Transport};
-pub use server::{HEADER_READ_TIMEOUT, serve};
+pub use server::{HEADER_READ_TIMEOUT, ServeOptions, serve, serve_with};
 pub use service::{BoxFuture, ConnectInfo, EngineIo, EngineIoBuilder, ResponseBody};
 pub use sid::Sid;
 pub use socket::{HandshakeRequest, Incoming, Socket};

@@ -14,8 +14,38 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use crate::error::Error;
 use crate::service::{ConnectInfo, ResponseBody};
 
-/// How long a client may take to send a request's headers.
+/// How long a client may take to send a request's headers, by default.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options of the accept loop.
+///
+/// ```
+/// let opts = engineio::ServeOptions::default().header_read_timeout(std::time::Duration::from_secs(5));
+/// assert_eq!(opts.header_read_timeout.as_secs(), 5);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// How long a client may take to send a request's headers (slow-drip
+    /// clients are disconnected). Default [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// Sets [`header_read_timeout`](Self::header_read_timeout).
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.header_read_timeout = d;
+        self
+    }
+}
 
 /// Serves `service` on every connection accepted from `listener`, until
 /// `shutdown` completes. Each request carries a [`ConnectInfo`] extension.
@@ -40,6 +70,28 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    serve_with(listener, service, shutdown, ServeOptions::default()).await
+}
+
+/// As [`serve`], with options.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+    options: ServeOptions,
+) -> Result<(), Error>
+where
+    S: Service<Request<Incoming>, Response = Response<ResponseBody>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let header_timeout = options.header_read_timeout;
     tokio::pin!(shutdown);
     loop {
         let (stream, addr) = tokio::select! {
@@ -62,7 +114,7 @@ where
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades();
             if let Err(e) = conn.await {

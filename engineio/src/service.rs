@@ -498,7 +498,10 @@ impl EngineIo {
                     }
                     match *req.method() {
                         Method::GET => polling::get(shared).await,
-                        Method::POST => polling::post(shared, req, config.max_payload).await,
+                        Method::POST => {
+                            polling::post(shared, req, config.max_payload, config.body_timeout)
+                                .await
+                        }
                         _ => plain_response(StatusCode::INTERNAL_SERVER_ERROR, ""),
                     }
                 }

@@ -83,6 +83,7 @@ pub(crate) async fn post<B>(
     shared: Arc<Shared>,
     req: http::Request<B>,
     max_payload: usize,
+    body_timeout: std::time::Duration,
 ) -> Response<ResponseBody>
 where
     B: hyper::body::Body<Data = Bytes>,
@@ -110,7 +111,13 @@ where
     }
     let (parts, body) = req.into_parts();
     let headers = Arc::new(parts.headers);
-    let body = match Limited::new(body, max_payload).collect().await {
+    let read = tokio::time::timeout(body_timeout, Limited::new(body, max_payload).collect()).await;
+    let Ok(read) = read else {
+        tracing::warn!(sid = %shared.sid, timeout = ?body_timeout, "POST body not received in time; closing");
+        shared.with_wake(|s| s.close_now(CloseReason::TransportError));
+        return plain_response(StatusCode::REQUEST_TIMEOUT, "");
+    };
+    let body = match read {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             let too_large = e
