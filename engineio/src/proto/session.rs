@@ -475,6 +475,7 @@ impl Session {
     pub(crate) fn send_volatile(&mut self, msgs: impl ExactSizeIterator<Item = Message>) -> bool {
         let ready = self.state == State::Open
             && self.outbox.is_empty()
+            && msgs.len() <= self.timings.max_buffered_packets
             && self.probe.is_none()
             && match self.transport {
                 Transport::Polling => self.get_pending,
@@ -688,6 +689,17 @@ mod tests {
         assert!(s.send_volatile([msg("v")].into_iter()));
         assert!(!s.send_volatile([msg("w")].into_iter()), "queue not empty");
         assert_eq!(s.take_get(), Some(vec![Packet::Message(msg("v"))]));
+    }
+
+    #[test]
+    fn volatile_respects_the_queue_bound() {
+        // Found by the `session` fuzz target: a volatile batch larger than the
+        // bound was queued whole.
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.begin_get().unwrap();
+        assert!(!s.send_volatile([msg("1"), msg("2"), msg("3"), msg("4")].into_iter()));
+        assert!(s.send_volatile([msg("1"), msg("2"), msg("3")].into_iter()));
     }
 
     #[test]
