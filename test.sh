@@ -15,7 +15,7 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace (unit, integration, doc tests)"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
