@@ -562,14 +562,13 @@ impl EngineIo {
         if query.eio.as_deref() != Some("4") {
             return refuse(HandshakeError::UnsupportedProtocolVersion);
         }
-        if self.inner.sessions.len() >= config.max_sessions {
+        let Some(shared) = self.open_session(transport, handshake) else {
             tracing::warn!(
                 max = config.max_sessions,
                 "session limit reached; handshake refused"
             );
             return plain_response(StatusCode::SERVICE_UNAVAILABLE, "");
-        }
-        let shared = self.open_session(transport, handshake);
+        };
         let mut res = match accept {
             None => {
                 let packets = shared.with(|s| {
@@ -600,7 +599,14 @@ impl EngineIo {
         res
     }
 
-    fn open_session(&self, transport: Transport, handshake: HandshakeRequest) -> Arc<Shared> {
+    /// Registers a new session, or `None` when `max_sessions` are live (the
+    /// count is checked under the registry lock, so concurrent handshakes
+    /// cannot overshoot it).
+    fn open_session(
+        &self,
+        transport: Transport,
+        handshake: HandshakeRequest,
+    ) -> Option<Arc<Shared>> {
         let config = &self.inner.config;
         let sid = Sid::generate();
         let upgrades: &[&str] =
@@ -634,19 +640,25 @@ impl EngineIo {
             registry,
             config.max_buffered_incoming,
         );
-        self.inner
-            .sessions
-            .map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(sid, shared.clone());
+        {
+            let mut map = self
+                .inner
+                .sessions
+                .map
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if map.len() >= config.max_sessions {
+                return None;
+            }
+            map.insert(sid, shared.clone());
+        }
         tracing::info!(%sid, %transport, remote = ?shared.handshake.remote_addr, "session opened");
         tokio::spawn(run_timer(shared.clone()));
         let socket = Socket {
             shared: shared.clone(),
         };
         tokio::spawn((self.inner.handler)(socket, incoming));
-        shared
+        Some(shared)
     }
 }
 
