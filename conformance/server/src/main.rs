@@ -7,7 +7,7 @@
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
 //!   back, except the text `server-close`, which makes the server close the session.
-//! - `/socket.io/`: Socket.IO, CORS any origin; see [`socketio_app`].
+//! - `/socket.io/`: Socket.IO, CORS any origin; see `app.rs`.
 //!
 //! Prints `listening on 127.0.0.1:PORT` once ready; exits on SIGTERM / SIGINT.
 
