@@ -33,6 +33,12 @@ async fn open_frame_then_text_and_binary_echo() {
         Some(WsMessage::Binary(b)) => assert_eq!(&b[..], [1, 2, 3, 4]),
         other => panic!("expected a binary frame, got {other:?}"),
     }
+    // Base64 binary in a text frame (a client with `forceBase64`) is binary.
+    ws_send_text(&mut ws, "bAQIDBA==").await;
+    match ws_next(&mut ws).await {
+        Some(WsMessage::Binary(b)) => assert_eq!(&b[..], [1, 2, 3, 4]),
+        other => panic!("expected a binary frame, got {other:?}"),
+    }
     // An empty binary message is still a message.
     ws_send_binary(&mut ws, &[]).await;
     match ws_next(&mut ws).await {

@@ -113,8 +113,10 @@ pub(crate) async fn run(
         loop {
             let packet = match stream.next().await {
                 Some(Ok(WsMessage::Text(t))) => {
+                    // `b<base64>` is a binary message in a text frame too (what a
+                    // client with `forceBase64` sends), as in a polling payload.
                     let text = Str::from_utf8_bytes(t);
-                    Packet::decode_text(text.into_bytes())
+                    Packet::decode_polling_item(text.into_bytes())
                 }
                 Some(Ok(WsMessage::Binary(b))) => Ok(Packet::decode_binary(b)),
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
