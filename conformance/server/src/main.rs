@@ -4,12 +4,18 @@
 //! ```text
 //! conformance-server [--port 3000] [--ping-interval 25000] [--ping-timeout 20000]
 //!                    [--max-payload 1000000] [--connect-timeout 45000] [--log-level info]
+//!                    [--recovery-duration ms]   (connection state recovery on, default app)
+//! conformance-server --app client-suites [--port-a 3000] [--port-b 3210] [--log-level info]
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
 //!   back, except the text `server-close`, which makes the server close the session.
 //! - `/socket.io/`: Socket.IO, CORS any origin; see `app.rs`.
 //!
 //! Prints `listening on 127.0.0.1:PORT` once ready; exits on SIGTERM / SIGINT.
+//!
+//! `--app client-suites` serves instead what the official clients' own test
+//! suites expect (see [`client_suites`]) and prints
+//! `listening on 127.0.0.1:PORT_A 127.0.0.1:PORT_B`; the other options do not apply.
 
 use std::time::Duration;
 
@@ -17,6 +23,7 @@ use engineio::{Cors, EngineConfig, EngineIo, Message};
 use socketio::SocketIoConfig;
 
 mod app;
+mod client_suites;
 
 #[derive(Debug)]
 struct Args {
@@ -26,6 +33,29 @@ struct Args {
     max_payload: usize,
     connect_timeout: u64,
     log_level: String,
+    /// `default` or `client-suites`.
+    app: String,
+    port_a: u16,
+    port_b: u16,
+    /// Connection state recovery for the default app (`--recovery-duration ms`).
+    recovery_ms: Option<u64>,
+}
+
+/// Turns connection state recovery on when `--recovery-duration` was given.
+trait WithRecovery {
+    fn with_recovery(self, ms: Option<u64>) -> Self;
+}
+
+impl WithRecovery for SocketIoConfig {
+    fn with_recovery(self, ms: Option<u64>) -> Self {
+        match ms {
+            Some(ms) => self.connection_state_recovery(
+                socketio::RecoveryConfig::default()
+                    .max_disconnection_duration(Duration::from_millis(ms)),
+            ),
+            None => self,
+        }
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +66,10 @@ fn parse_args() -> Result<Args, String> {
         max_payload: 1_000_000,
         connect_timeout: 45_000,
         log_level: "info".to_owned(),
+        app: "default".to_owned(),
+        port_a: 3000,
+        port_b: 3210,
+        recovery_ms: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +82,13 @@ fn parse_args() -> Result<Args, String> {
             "--max-payload" => args.max_payload = value.parse().map_err(|e| bad(&e))?,
             "--connect-timeout" => args.connect_timeout = value.parse().map_err(|e| bad(&e))?,
             "--log-level" => args.log_level = value,
+            "--app" => match value.as_str() {
+                "default" | "client-suites" => args.app = value,
+                _ => return Err(format!("unknown app {value}")),
+            },
+            "--port-a" => args.port_a = value.parse().map_err(|e| bad(&e))?,
+            "--port-b" => args.port_b = value.parse().map_err(|e| bad(&e))?,
+            "--recovery-duration" => args.recovery_ms = Some(value.parse().map_err(|e| bad(&e))?),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -111,6 +152,20 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
+    if args.app == "client-suites" {
+        let ports = client_suites::Ports {
+            a: args.port_a,
+            b: args.port_b,
+        };
+        return match client_suites::run(ports, shutdown_signal()).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("conformance-server: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+
     let engine = match engine_app(&args) {
         Ok(e) => e,
         Err(e) => {
@@ -128,7 +183,8 @@ async fn main() -> std::process::ExitCode {
                     .max_payload(args.max_payload)
                     .cors(Cors::any()),
             )
-            .connect_timeout(Duration::from_millis(args.connect_timeout)),
+            .connect_timeout(Duration::from_millis(args.connect_timeout))
+            .with_recovery(args.recovery_ms),
     ) {
         Ok(io) => io,
         Err(e) => {
