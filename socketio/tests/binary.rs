@@ -178,7 +178,7 @@ async fn server_emits_binary_with_placeholders_in_order() {
     socket.emit("nested", &up).unwrap();
     let p2 = r#"{"_placeholder":true,"num":2}"#;
     c.expect(&format!(
-        r#"453-["nested",{{"meta":{{"size":3,"thumb":{p2}}},"name":"n","parts":[{P0},{P1}]}}]"#
+        r#"453-["nested",{{"name":"n","parts":[{P0},{P1}],"meta":{{"thumb":{p2},"size":3}}}}]"#
     ))
     .await;
     c.expect_binary(&[1]).await;

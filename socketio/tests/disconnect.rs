@@ -210,12 +210,22 @@ async fn parse_error_other_invalid_payloads() {
         r#"40"x""#,
         "42[]",
         r#"42["disconnect"]"#,
-        "43[]",
+        "43{}",
         "41{}",
         "47",
     ] {
         parse_error_case(bad, &[Bad::Text(bad)]).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_without_id_is_ignored() {
+    // The reference ignores an ACK that names no id; the connection stays.
+    let server = server().await;
+    let (mut c, _) = server.joined("/").await;
+    c.send(r#"43["x"]"#).await;
+    c.send("43[]").await;
+    assert_echo(&mut c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,11 +47,11 @@ fn session() {
 }
 
 /// Found by the `socketio_packet` target (`fuzz/artifacts-found/socketio_packet-float-roundtrip`):
-/// without serde_json's `float_roundtrip` feature, `8.88888888888889e+58` (the shortest form,
-/// which JSON.stringify sends) decodes 1 ULP off, as 8.888888888888891e+58. Un-ignore once the
-/// workspace enables the feature (and drop it from `fuzz/Cargo.toml`).
+/// without serde_json's `float_roundtrip` feature (now enabled in the workspace),
+/// `8.88888888888889e+58` (the shortest form, which JSON.stringify sends) decoded 1 ULP off,
+/// as 8.888888888888891e+58.
 #[test]
-#[ignore = "known bug: serde_json parses some floats 1 ULP off without float_roundtrip"]
 fn float_round_trip() {
     socketio::fuzzing::check_packet(b"3[8.88888888888889e+58]");
+    socketio::fuzzing::check_packet(b"3[1.2222222222222221e+55]");
 }
