@@ -724,12 +724,6 @@ pub fn run_session_script(script: &[u8], mut app: impl FnMut(&mut SessionHarness
                 if Op::from_byte(op) == Op::Send {
                     h.send(batch);
                 } else {
-                    // KNOWN BUG (fuzz/artifacts-found/session-volatile-over-bound):
-                    // `Session::send_volatile` does not check the bound, so one volatile
-                    // batch larger than it overfills the queue. Capped here so that fuzzing
-                    // finds other bugs; remove the cap once it is fixed.
-                    let mut batch = batch;
-                    batch.truncate(h.bound());
                     h.send_volatile(batch);
                 }
             }

@@ -47,17 +47,22 @@ fn session_engine_only() {
 }
 
 /// Found by the `session` target (`fuzz/artifacts-found/session-volatile-over-bound`): a
-/// volatile batch larger than `max_buffered_packets` is queued whole when the transport is
-/// ready, past the bound. Un-ignore once `Session::send_volatile` checks the bound (and remove
-/// the cap in `engineio::fuzzing::run_session_script`).
+/// volatile batch larger than `max_buffered_packets` was queued whole when the transport was
+/// ready, past the bound. Now it is dropped.
 #[test]
-#[ignore = "known bug: volatile sends bypass max_buffered_packets"]
 fn volatile_batch_over_bound() {
+    engineio::fuzzing::check_session(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fuzz/artifacts-found/session-volatile-over-bound"),
+        )
+        .unwrap(),
+    );
     let mut h = engineio::fuzzing::SessionHarness::new(false, 8);
     assert!(h.get_begin());
     let batch = (0..9)
         .map(|i| engineio::Message::from(format!("m{i}")))
         .collect();
-    // Today: "9 messages queued, bound 8".
-    h.send_volatile(batch);
+    assert!(!h.send_volatile(batch));
+    assert_eq!(h.queued_len(), 0);
 }

@@ -523,7 +523,11 @@ impl Session {
         }
         match self.heartbeat {
             Heartbeat::PingAt(t) if now >= t => {
-                self.outbox.push_back(Packet::Ping { probe: false });
+                // One ping in the queue at most: a client that pongs without
+                // ever polling cannot make pings pile up.
+                if !self.outbox.iter().any(|p| matches!(p, Packet::Ping { .. })) {
+                    self.outbox.push_back(Packet::Ping { probe: false });
+                }
                 self.heartbeat = Heartbeat::PongBy(now + self.timings.ping_timeout);
             }
             Heartbeat::PongBy(t) if now >= t => {
@@ -628,6 +632,20 @@ mod tests {
         assert!(!s.is_closed());
         advance(&mut s, t1, t1 + Duration::from_millis(500));
         assert_eq!(s.take_close_event(), Some(CloseReason::PingTimeout));
+    }
+
+    #[test]
+    fn pings_do_not_pile_up_for_a_client_that_never_polls() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        let mut now = t0;
+        for _ in 0..10 {
+            now += Duration::from_millis(300);
+            s.handle_timeout(now);
+            s.handle_packet(now, Conn::Polling, Packet::Pong { probe: false });
+        }
+        s.begin_get().unwrap();
+        assert_eq!(s.take_get(), Some(vec![Packet::Ping { probe: false }]));
     }
 
     #[test]
