@@ -107,3 +107,41 @@ async fn messages_come_with_the_headers_of_their_request() {
     assert_eq!(second.0, Message::from("second"));
     assert_eq!(second.1, None);
 }
+
+#[tokio::test]
+async fn allow_request_may_delay_or_refuse_handshakes() {
+    let builder = EngineIo::builder(EngineConfig::default()).allow_request(|req| {
+        let refuse = req.query("deny").is_some();
+        async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            !refuse
+        }
+    });
+    let server = Server::start_builder(builder).await;
+    let started = std::time::Instant::now();
+    let res = request(
+        server.addr,
+        "GET",
+        "/engine.io/?EIO=4&transport=polling",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "answered before the hook"
+    );
+    let res = request(
+        server.addr,
+        "GET",
+        "/engine.io/?EIO=4&transport=polling&deny=1",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.body, br#"{"code":4,"message":"Forbidden"}"#);
+    // Requests of an existing session are never asked.
+    let _ = within("nothing", async {}).await;
+}
