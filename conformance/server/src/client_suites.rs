@@ -19,7 +19,7 @@ use bytes::Bytes;
 use engineio::{EngineConfig, EngineIo, Message};
 use http::{HeaderMap, HeaderValue, header};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use socketio::{
     AckSender, Args, Binary, ConnectError, Handshake, RecoveryConfig, Socket, SocketIo,
     SocketIoConfig,
@@ -32,106 +32,7 @@ pub(crate) struct Ports {
     pub(crate) b: u16,
 }
 
-// ----- dates -------------------------------------------------------------------------------
-
-const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// A UTC instant broken down into calendar fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Civil {
-    year: u64,
-    month: u64,
-    day: u64,
-    weekday: u64,
-    hour: u64,
-    minute: u64,
-    second: u64,
-    millis: u64,
-}
-
-impl Civil {
-    /// From milliseconds since the Unix epoch (Howard Hinnant's `civil_from_days`).
-    fn from_millis(ms: u64) -> Civil {
-        let days = ms / 86_400_000;
-        let in_day = ms % 86_400_000;
-        let z = days + 719_468;
-        let era = z / 146_097;
-        let doe = z % 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + u64::from(month <= 2);
-        Civil {
-            year,
-            month,
-            day,
-            // 1970-01-01 was a Thursday.
-            weekday: (days + 4) % 7,
-            hour: in_day / 3_600_000,
-            minute: in_day / 60_000 % 60,
-            second: in_day / 1000 % 60,
-            millis: in_day % 1000,
-        }
-    }
-
-    fn weekday_name(&self) -> &'static str {
-        usize::try_from(self.weekday)
-            .ok()
-            .and_then(|i| WEEKDAYS.get(i))
-            .copied()
-            .unwrap_or("")
-    }
-
-    fn month_name(&self) -> &'static str {
-        usize::try_from(self.month)
-            .ok()
-            .and_then(|m| m.checked_sub(1))
-            .and_then(|i| MONTHS.get(i))
-            .copied()
-            .unwrap_or("")
-    }
-
-    /// `Date.prototype.toISOString()` / `JSON.stringify(new Date())`.
-    fn iso(&self) -> String {
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            self.year, self.month, self.day, self.hour, self.minute, self.second, self.millis
-        )
-    }
-
-    /// `new Date() + ""` in a process whose time zone is UTC.
-    fn node_string(&self) -> String {
-        format!(
-            "{} {} {:02} {:04} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)",
-            self.weekday_name(),
-            self.month_name(),
-            self.day,
-            self.year,
-            self.hour,
-            self.minute,
-            self.second
-        )
-    }
-
-    /// An HTTP date (`Date.prototype.toUTCString()`), as in `Expires=`.
-    fn http_date(&self) -> String {
-        format!(
-            "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-            self.weekday_name(),
-            self.day,
-            self.month_name(),
-            self.year,
-            self.hour,
-            self.minute,
-            self.second
-        )
-    }
-}
+// ----- dates and headers, formatted by `socketio` as Node does ----------------------------------
 
 fn now_millis() -> u64 {
     SystemTime::now()
@@ -140,110 +41,21 @@ fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// `new Date()` as `JSON.stringify` writes it.
 fn now_iso() -> String {
-    Civil::from_millis(now_millis()).iso()
-}
-
-// ----- Node's view of request headers ----------------------------------------------------
-
-/// Headers whose duplicates Node drops (keeps the first), from `_addHeaderLine`.
-const NODE_SINGLE_HEADERS: [&str; 18] = [
-    "age",
-    "authorization",
-    "content-length",
-    "content-type",
-    "etag",
-    "expires",
-    "from",
-    "host",
-    "if-modified-since",
-    "if-unmodified-since",
-    "last-modified",
-    "location",
-    "max-forwards",
-    "proxy-authorization",
-    "referer",
-    "retry-after",
-    "server",
-    "user-agent",
-];
-
-/// A header value as Node decodes it (latin1).
-fn latin1(v: &HeaderValue) -> String {
-    v.as_bytes().iter().map(|&b| char::from(b)).collect()
-}
-
-/// One header of `req.headers`: a string, or an array for `set-cookie`.
-#[derive(Debug, Clone, PartialEq)]
-enum NodeHeader {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Serialize for NodeHeader {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            NodeHeader::One(v) => s.serialize_str(v),
-            NodeHeader::Many(vs) => {
-                let mut seq = s.serialize_seq(Some(vs.len()))?;
-                for v in vs {
-                    seq.serialize_element(v)?;
-                }
-                seq.end()
-            }
-        }
-    }
-}
-
-/// `req.headers` as Node builds it: lower-case keys in arrival order;
-/// duplicates joined with `, ` (`; ` for `cookie`), kept as an array for
-/// `set-cookie`, dropped for the headers that may appear once.
-fn node_headers(headers: &HeaderMap) -> Vec<(String, NodeHeader)> {
-    headers
-        .keys()
-        .map(|name| {
-            let key = name.as_str();
-            let values: Vec<String> = headers.get_all(name).iter().map(latin1).collect();
-            let value = if key == "set-cookie" {
-                NodeHeader::Many(values)
-            } else if NODE_SINGLE_HEADERS.contains(&key) {
-                NodeHeader::One(values.into_iter().next().unwrap_or_default())
-            } else if key == "cookie" {
-                NodeHeader::One(values.join("; "))
-            } else {
-                NodeHeader::One(values.join(", "))
-            };
-            (key.to_owned(), value)
-        })
-        .collect()
-}
-
-/// A JSON object with its keys in the given order.
-struct Ordered<'a, V>(&'a [(String, V)]);
-
-impl<V: Serialize> Serialize for Ordered<'_, V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
+    Handshake::iso_date(now_millis()).unwrap_or_default()
 }
 
 /// `JSON.stringify(req.headers)`.
 fn headers_json(headers: &HeaderMap) -> String {
-    serde_json::to_string(&Ordered(&node_headers(headers))).unwrap_or_else(|_| "{}".to_owned())
+    Handshake::node_headers(headers).to_string()
 }
 
 // ----- part A: Engine.IO --------------------------------------------------------------------
 
 /// The four cookies of upstream's `initial_headers` hook.
 fn set_cookies(headers: &mut HeaderMap) {
-    let expires = format!(
-        "4=4; Expires={}",
-        Civil::from_millis(now_millis()).http_date()
-    );
+    let expires = format!("4=4; Expires={}", Handshake::http_date(now_millis()));
     let cookies = [
         "1=1; Max-Age=86400".to_owned(),
         "2=2; Path=/; HttpOnly; Secure; SameSite=Strict".to_owned(),
@@ -349,40 +161,6 @@ impl Serialize for WithBins<'_> {
             other => other.serialize(s),
         }
     }
-}
-
-/// `socket.handshake` as Node builds it.
-fn handshake_json(h: &Handshake) -> Value {
-    // `req._query` is `Object.fromEntries(searchParams)`: the last value of a
-    // repeated key wins, at the place of its first occurrence.
-    let mut query: Vec<(String, Value)> = Vec::new();
-    for (k, v) in &h.query {
-        match query.iter_mut().find(|(key, _)| key == k) {
-            Some(entry) => entry.1 = Value::String(v.clone()),
-            None => query.push((k.clone(), Value::String(v.clone()))),
-        }
-    }
-    let headers: Map<String, Value> = node_headers(&h.headers)
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                NodeHeader::One(s) => Value::String(s),
-                NodeHeader::Many(vs) => Value::Array(vs.into_iter().map(Value::String).collect()),
-            };
-            (k, v)
-        })
-        .collect();
-    json!({
-        "headers": headers,
-        "time": Civil::from_millis(h.issued).node_string(),
-        "address": h.address.map(|a| a.ip().to_string()),
-        "xdomain": h.xdomain,
-        "secure": h.secure,
-        "issued": h.issued,
-        "url": h.url,
-        "query": query.into_iter().collect::<Map<String, Value>>(),
-        "auth": h.auth,
-    })
 }
 
 /// The 8 bytes upstream sends as a Buffer.
@@ -546,7 +324,7 @@ fn main_events(socket: &Socket) {
     socket.on_args(
         "getHandshake",
         |socket: Socket, _args: Args, ack: AckSender| async move {
-            let _ = ack.send(&handshake_json(socket.handshake()));
+            let _ = ack.send(&socket.handshake().to_json());
         },
     );
     get_id(socket);
@@ -604,7 +382,7 @@ pub(crate) fn part_b() -> Result<SocketIo, socketio::Error> {
     io.of("/foo")
         .on_connection(|socket: Socket| async move { get_id(&socket) });
     io.of("/abc").on_connection(|socket: Socket| async move {
-        let _ = socket.emit("handshake", &handshake_json(socket.handshake()));
+        let _ = socket.emit("handshake", &socket.handshake().to_json());
     });
     let no = io.of("/no");
     no.use_middleware(|_socket: Socket| async {
@@ -659,38 +437,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates() {
-        // 2026-11-26T01:55:10.123Z, a Thursday.
-        let c = Civil::from_millis(1_795_658_110_123);
-        assert_eq!(c.iso(), "2026-11-26T01:55:10.123Z");
-        assert_eq!(
-            c.node_string(),
-            "Thu Nov 26 2026 01:55:10 GMT+0000 (Coordinated Universal Time)"
-        );
-        assert_eq!(c.http_date(), "Thu, 26 Nov 2026 01:55:10 GMT");
-        assert_eq!(Civil::from_millis(0).iso(), "1970-01-01T00:00:00.000Z");
-        // Leap day.
-        assert_eq!(
-            Civil::from_millis(951_782_400_000).http_date(),
-            "Tue, 29 Feb 2000 00:00:00 GMT"
-        );
-    }
-
-    #[test]
-    fn headers_as_node() {
+    fn sent_headers() {
         let mut h = HeaderMap::new();
-        h.append("host", HeaderValue::from_static("a"));
-        h.append("host", HeaderValue::from_static("b"));
-        h.append("cookie", HeaderValue::from_static("1=1"));
-        h.append("cookie", HeaderValue::from_static("2=2"));
         h.append("accept", HeaderValue::from_static("x"));
         h.append("accept", HeaderValue::from_static("y"));
-        h.append("set-cookie", HeaderValue::from_static("z=1"));
-        let v: Value = serde_json::from_str(&headers_json(&h)).unwrap();
-        assert_eq!(
-            v,
-            json!({"host": "a", "cookie": "1=1; 2=2", "accept": "x, y", "set-cookie": ["z=1"]})
-        );
+        assert_eq!(headers_json(&h), r#"{"accept":"x, y"}"#);
     }
 
     #[test]
