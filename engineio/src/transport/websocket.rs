@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -17,44 +18,62 @@ use crate::packet::{Message, Packet, Str};
 use crate::proto::{CloseReason, Conn, WsOutput};
 use crate::socket::{Received, Shared, now};
 
-type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+/// An upgraded connection: the plain TCP stream when the server is ours (the
+/// HTTP layer's buffers are then freed), any hyper upgrade otherwise.
+enum Ws {
+    Tcp(WebSocketStream<TcpStream>),
+    Other(WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>),
+}
 
 /// How long a closed session's WebSocket may take to flush before it is dropped.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Socket buffers sized for many idle connections: tungstenite grows its read
-/// buffer as needed up to the message limit.
+/// buffer as needed up to the message limit. Written frames collect in a
+/// small buffer and go out in one write per batch (`flush`).
 pub(crate) fn ws_config(max_payload: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
+        .read_buffer_size(1024)
+        .write_buffer_size(4096)
         .max_write_buffer_size(max_payload.saturating_mul(2).max(1 << 20))
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload))
 }
 
 async fn upgrade(on: OnUpgrade, max_payload: usize) -> Option<Ws> {
-    match on.await {
-        Ok(upgraded) => Some(
-            WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                Role::Server,
-                Some(ws_config(max_payload)),
-            )
-            .await,
-        ),
+    let upgraded = match on.await {
+        Ok(u) => u,
         Err(e) => {
             tracing::debug!(error = %e, "websocket upgrade failed");
-            None
+            return None;
         }
-    }
+    };
+    let config = Some(ws_config(max_payload));
+    Some(match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            // Bytes the client sent after its request are kept; hyper's read
+            // buffer is released.
+            let early = parts.read_buf.to_vec();
+            let tcp = parts.io.into_inner();
+            Ws::Tcp(WebSocketStream::from_partially_read(tcp, early, Role::Server, config).await)
+        }
+        Err(upgraded) => Ws::Other(
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, config).await,
+        ),
+    })
 }
 
 /// Completes an upgrade that cannot join its session, then closes it at once
 /// (a second WebSocket for a session that is upgrading or upgraded).
 pub(crate) async fn refuse(on: OnUpgrade, max_payload: usize) {
-    if let Some(mut ws) = upgrade(on, max_payload).await {
-        let _ = ws.close(None).await;
+    match upgrade(on, max_payload).await {
+        Some(Ws::Tcp(mut ws)) => {
+            let _ = ws.close(None).await;
+        }
+        Some(Ws::Other(mut ws)) => {
+            let _ = ws.close(None).await;
+        }
+        None => {}
     }
 }
 
@@ -99,10 +118,26 @@ pub(crate) async fn run(
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
 ) {
-    let Some(ws) = upgrade(on, max_payload).await else {
-        shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
-        return;
-    };
+    match upgrade(on, max_payload).await {
+        Some(Ws::Tcp(ws)) => drive(shared, conn, ws, open, headers).await,
+        Some(Ws::Other(ws)) => drive(shared, conn, ws, open, headers).await,
+        None => {
+            shared
+                .with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
+        }
+    }
+}
+
+/// Moves packets between the WebSocket and the session until either ends.
+async fn drive<S>(
+    shared: Arc<Shared>,
+    conn: u64,
+    ws: WebSocketStream<S>,
+    open: Arc<AtomicUsize>,
+    headers: Arc<http::HeaderMap>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     tracing::debug!(sid = %shared.sid, conn, "websocket open");
     open.fetch_add(1, Ordering::Relaxed);
     let _count = CountGuard(open);
