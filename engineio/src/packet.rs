@@ -24,37 +24,109 @@ use crate::error::DecodeError;
 /// assert_eq!(s.as_str(), "héllo");
 /// assert_eq!(Str::try_from(bytes::Bytes::from_static(&[0xff])).is_err(), true);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Str(Utf8Bytes);
+///
+/// A text made with [`Str::message_frame`] also holds its WebSocket frame
+/// (`4` + text), so sending it to many sessions copies nothing per session.
+#[derive(Clone, Default)]
+pub struct Str {
+    buf: Utf8Bytes,
+    /// 1 when `buf` starts with the message type digit `4` that is not part
+    /// of the text, 0 otherwise.
+    skip: u8,
+}
 
 impl Str {
     /// Wraps a static string without copying.
     pub const fn from_static(s: &'static str) -> Self {
-        Str(Utf8Bytes::from_static(s))
+        Str {
+            buf: Utf8Bytes::from_static(s),
+            skip: 0,
+        }
+    }
+
+    /// A text that carries its Engine.IO message frame (`4` + `text`), built
+    /// once here: for a text sent to many sessions (a broadcast).
+    ///
+    /// ```
+    /// let s = engineio::Str::message_frame("hello");
+    /// assert_eq!(s.as_str(), "hello");
+    /// assert_eq!(s, engineio::Str::from("hello"));
+    /// ```
+    pub fn message_frame(text: &str) -> Self {
+        let mut framed = String::with_capacity(text.len() + 1);
+        framed.push('4');
+        framed.push_str(text);
+        Str {
+            buf: Utf8Bytes::from(framed),
+            skip: 1,
+        }
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        self.buf
+            .as_str()
+            .get(usize::from(self.skip)..)
+            .unwrap_or_default()
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.buf.len() - usize::from(self.skip)
     }
 
     /// Whether the text is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The underlying bytes (shared, not copied).
     pub fn into_bytes(self) -> Bytes {
-        self.0.into()
+        let skip = usize::from(self.skip);
+        let b: Bytes = self.buf.into();
+        if skip == 0 { b } else { b.slice(skip..) }
     }
 
     pub(crate) fn from_utf8_bytes(b: Utf8Bytes) -> Self {
-        Str(b)
+        Str { buf: b, skip: 0 }
+    }
+
+    /// The WebSocket frame of this text as a message (`4` + text), shared
+    /// when the text was made with [`message_frame`](Self::message_frame).
+    pub(crate) fn message_frame_bytes(&self) -> Utf8Bytes {
+        if self.skip == 1 {
+            return self.buf.clone();
+        }
+        let mut framed = String::with_capacity(self.len() + 1);
+        framed.push('4');
+        framed.push_str(self.as_str());
+        Utf8Bytes::from(framed)
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Str {}
+
+impl std::hash::Hash for Str {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Str {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 
@@ -79,13 +151,13 @@ impl std::fmt::Display for Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Self {
-        Str(Utf8Bytes::from(s))
+        Str::from_utf8_bytes(Utf8Bytes::from(s))
     }
 }
 
 impl From<&str> for Str {
     fn from(s: &str) -> Self {
-        Str(Utf8Bytes::from(s))
+        Str::from_utf8_bytes(Utf8Bytes::from(s))
     }
 }
 
@@ -93,7 +165,7 @@ impl TryFrom<Bytes> for Str {
     type Error = DecodeError;
     fn try_from(b: Bytes) -> Result<Self, DecodeError> {
         Utf8Bytes::try_from(b)
-            .map(Str)
+            .map(Str::from_utf8_bytes)
             .map_err(|_| DecodeError::InvalidUtf8)
     }
 }
@@ -341,6 +413,7 @@ impl Packet {
             Packet::Pong { probe: true } => Utf8Bytes::from_static("3probe"),
             Packet::Noop => Utf8Bytes::from_static("6"),
             Packet::Close => Utf8Bytes::from_static("1"),
+            Packet::Message(Message::Text(t)) => t.message_frame_bytes(),
             _ => {
                 let mut s = String::with_capacity(self.encoded_len_hint());
                 s.push(char::from(self.packet_type().digit()));
@@ -449,6 +522,23 @@ mod tests {
             panic!("not a text message")
         };
         assert_eq!(t.as_ptr(), base.wrapping_add(1));
+    }
+
+    #[test]
+    fn message_frame_is_shared_not_rebuilt() {
+        let s = Str::message_frame("héllo");
+        assert_eq!(s.as_str(), "héllo");
+        assert_eq!(s.len(), 6);
+        assert_eq!(s, Str::from("héllo"));
+        let p = Packet::Message(Message::Text(s.clone()));
+        let a = p.to_text_frame();
+        let b = p.to_text_frame();
+        assert_eq!(a.as_str(), "4héllo");
+        assert_eq!(a.as_ptr(), b.as_ptr(), "one buffer for every session");
+        let mut buf = BytesMut::new();
+        p.encode_text(&mut buf);
+        assert_eq!(&buf[..], "4héllo".as_bytes());
+        assert_eq!(&s.into_bytes()[..], "héllo".as_bytes());
     }
 
     fn arb_packet() -> impl Strategy<Value = Packet> {

@@ -281,11 +281,20 @@ impl Socket {
         self.shared.send_messages(msgs.into_iter())
     }
 
+    /// As [`send_all`](Self::send_all), from a slice: the messages are cloned
+    /// (shared buffers, no copy), so one prepared list can go to many sessions.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_slice(&self, msgs: &[Message]) -> Result<(), Error> {
+        self.shared.send_messages(msgs.iter().cloned())
+    }
+
     /// Queues messages (all or none) only if the transport can write them
     /// right now, and drops them otherwise: for volatile data such as typing
     /// indicators or positions. Returns whether they were queued.
-    pub fn send_volatile(&self, msgs: Vec<Message>) -> bool {
-        let queued = self.shared.with(|s| s.send_volatile(msgs.into_iter()));
+    pub fn send_volatile(&self, msgs: &[Message]) -> bool {
+        let queued = self.shared.with(|s| s.send_volatile(msgs.iter().cloned()));
         if queued {
             self.shared.changed.notify_waiters();
         }

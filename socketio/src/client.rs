@@ -182,7 +182,7 @@ async fn protocol_error(client: &Client, why: &str) {
 fn send_text(client: &Client, text: String) {
     let _ = client
         .esock
-        .send_all(EncodedPacket::from_text(text).messages());
+        .send_slice(EncodedPacket::from_text(text).messages());
 }
 
 async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
@@ -267,7 +267,7 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     };
     send_text(client, Packet::connect(&nsp, Some(reply)).encode());
     for packet in &missed {
-        let _ = client.esock.send_all(packet.messages());
+        let _ = client.esock.send_slice(packet.messages());
     }
     tracing::debug!(
         sid = %client.esock.sid(),

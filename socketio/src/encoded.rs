@@ -113,26 +113,26 @@ impl Args {
     }
 }
 
-/// A packet encoded once: its text header and its binary attachments, ready to
-/// be queued on any number of sessions (the buffers are shared, not copied).
+/// A packet encoded once: its text header (with its Engine.IO frame) and its
+/// binary attachments, ready to be queued on any number of sessions (the
+/// buffers are shared, not copied).
 #[derive(Debug, Clone)]
 pub struct EncodedPacket {
-    pub(crate) text: Str,
-    pub(crate) bins: Vec<Bytes>,
+    /// The header, then each attachment.
+    msgs: Vec<Message>,
 }
 
 impl EncodedPacket {
     pub(crate) fn new(packet: &BinaryPacket) -> Self {
-        EncodedPacket {
-            text: Str::from(packet.encode()),
-            bins: packet.attachments.clone(),
-        }
+        let mut msgs = Vec::with_capacity(1 + packet.attachments.len());
+        msgs.push(Message::Text(Str::message_frame(&packet.encode())));
+        msgs.extend(packet.attachments.iter().cloned().map(Message::Binary));
+        EncodedPacket { msgs }
     }
 
     pub(crate) fn from_text(text: String) -> Self {
         EncodedPacket {
-            text: Str::from(text),
-            bins: Vec::new(),
+            msgs: vec![Message::Text(Str::from(text))],
         }
     }
 
@@ -155,15 +155,15 @@ impl EncodedPacket {
     }
 
     /// The Engine.IO messages: the header, then each attachment.
-    pub(crate) fn messages(&self) -> Vec<Message> {
-        let mut out = Vec::with_capacity(1 + self.bins.len());
-        out.push(Message::Text(self.text.clone()));
-        out.extend(self.bins.iter().cloned().map(Message::Binary));
-        out
+    pub(crate) fn messages(&self) -> &[Message] {
+        &self.msgs
     }
 
     /// The text header.
     pub fn text(&self) -> &str {
-        self.text.as_str()
+        match self.msgs.first() {
+            Some(Message::Text(t)) => t.as_str(),
+            _ => "",
+        }
     }
 }

@@ -210,6 +210,10 @@ impl std::fmt::Debug for LocalNamespace {
 }
 
 impl LocalNamespace {
+    pub(crate) fn upgrade(&self) -> Option<Arc<NsInner>> {
+        self.inner.upgrade()
+    }
+
     /// A local socket by id.
     pub fn get(&self, id: &SocketId) -> Option<Socket> {
         self.inner.upgrade()?.get(id)

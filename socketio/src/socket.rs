@@ -415,7 +415,7 @@ impl Socket {
         if !self.connected() {
             return Err(Error::Disconnected);
         }
-        self.inner.client.esock.send_all(packet.messages())?;
+        self.inner.client.esock.send_slice(packet.messages())?;
         Ok(())
     }
 
@@ -427,7 +427,11 @@ impl Socket {
         if volatile {
             self.inner.client.esock.send_volatile(packet.messages())
         } else {
-            self.inner.client.esock.send_all(packet.messages()).is_ok()
+            self.inner
+                .client
+                .esock
+                .send_slice(packet.messages())
+                .is_ok()
         }
     }
 
@@ -603,7 +607,7 @@ impl Socket {
         }
         if notify_client {
             let packet = EncodedPacket::from_text(Packet::disconnect(self.ns_name()).encode());
-            let _ = self.inner.client.esock.send_all(packet.messages());
+            let _ = self.inner.client.esock.send_slice(packet.messages());
         }
         self.inner.ns.adapter().del_all(&self.inner.id);
         self.inner.ns.remove_socket(&self.inner.id);

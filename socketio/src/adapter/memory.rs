@@ -147,9 +147,23 @@ impl Adapter for MemoryAdapter {
     }
 
     fn broadcast(&self, packet: &EncodedPacket, opts: &BroadcastOptions) -> usize {
+        let Some(ns) = self.ns.upgrade() else {
+            return 0;
+        };
         let mut n = 0;
+        if opts.rooms.is_empty() {
+            // The whole namespace: one pass over its sockets.
+            for socket in ns.all() {
+                if !self.is_excluded(&socket.id(), &opts.except)
+                    && socket.deliver(packet, opts.flags.volatile)
+                {
+                    n += 1;
+                }
+            }
+            return n;
+        }
         self.for_each_target(opts, |id| {
-            if let Some(socket) = self.ns.get(id) {
+            if let Some(socket) = ns.get(id) {
                 if socket.deliver(packet, opts.flags.volatile) {
                     n += 1;
                 }
