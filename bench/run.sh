@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: our conformance-server vs socketioxide vs Node socket.io.
+#
+#   bench/run.sh            3 rounds, full counts (~10 min), writes BENCHMARKS.md
+#   bench/run.sh --quick    1 round, small counts (smoke test, ~1 min)
+#   bench/run.sh --rounds 5 --servers "ours socketioxide" --scenarios "fanout rooms"
+#
+# The codec table comes from the last `cargo bench` in bench/codec, if any
+# (bench/target/criterion); the profile notes from bench/profile.md.
+#
+# Each run: a fresh server process pinned to CPU 0, the load generator pinned
+# to CPU 1; servers interleaved (ours, socketioxide, node, ours, ...). Raw JSON
+# lines go to bench/results/last-run.jsonl (last-quick.jsonl for --quick), the
+# tables to BENCHMARKS.md (or --output FILE).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH="$ROOT/bench"
+CMD="bench/run.sh $*"
+ROUNDS=3
+QUICK=0
+SERVERS="ours socketioxide node"
+SCENARIOS="connect-1000 connect-5000 echo fanout rooms"
+OUT="$ROOT/BENCHMARKS.md"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1; ROUNDS=1 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --servers) SERVERS=$2; shift ;;
+    --scenarios) SCENARIOS=$2; shift ;;
+    --output) OUT=$2; shift ;;
+    *) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$QUICK" = 1 ]; then
+  CONNECT_SMALL=200; CONNECT_BIG=1000; ECHO_CLIENTS=20; ECHO_SECS=2; WARMUP=0.5
+  BCAST_CLIENTS=200; SETTLE=1
+else
+  CONNECT_SMALL=1000; CONNECT_BIG=5000; ECHO_CLIENTS=50; ECHO_SECS=10; WARMUP=1
+  BCAST_CLIENTS=1000; SETTLE=2
+fi
+
+# Enough file descriptors for 5000 connections on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "run.sh: ulimit -n = $(ulimit -n)" >&2
+
+echo "run.sh: building (release)" >&2
+(cd "$ROOT" && cargo build --release -q -p conformance-server)
+(cd "$BENCH" && cargo build --release -q -p loadgen -p socketioxide-server)
+if [ ! -d "$BENCH/servers/node/node_modules/socket.io" ]; then
+  (cd "$BENCH/servers/node" && npm ci --no-audit --no-fund --silent)
+fi
+
+OURS_BIN="$ROOT/target/release/conformance-server"
+SX_BIN="$BENCH/target/release/socketioxide-server"
+LOADGEN="$BENCH/target/release/loadgen"
+REPORT="$BENCH/target/release/report"
+mkdir -p "$BENCH/results" "$BENCH/target/logs"
+# Raw lines of the last full run are kept with BENCHMARKS.md; a quick run's aside.
+if [ "$QUICK" = 1 ]; then RAW=results/last-quick.jsonl; else RAW=results/last-run.jsonl; fi
+RESULTS="$BENCH/$RAW"
+: > "$RESULTS"
+
+# Server ports below the ephemeral range (32768+), so that the thousands of
+# client sockets (and their TIME-WAIT) never take a server's port.
+PORT=21000
+SERVER_PID=""
+
+start_server() { # name port
+  local log="$BENCH/target/logs/$1-$2.log"
+  # Remove the log of an earlier run first: the server's redirection truncates
+  # it only once the background process runs, and an old "listening" line
+  # would be taken for this server's.
+  rm -f "$log"
+  case "$1" in
+    ours) taskset -c 0 "$OURS_BIN" --port "$2" --log-level warn >"$log" 2>&1 & ;;
+    socketioxide) taskset -c 0 "$SX_BIN" --port "$2" >"$log" 2>&1 & ;;
+    node) taskset -c 0 node "$BENCH/servers/node/server.js" --port "$2" >"$log" 2>&1 & ;;
+    *) echo "run.sh: unknown server $1" >&2; return 1 ;;
+  esac
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    grep -q "^listening on" "$log" 2>/dev/null && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "run.sh: $1 did not start; see $log" >&2
+  return 1
+}
+
+stop_server() {
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 30); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+trap stop_server EXIT
+
+run_one() { # server scenario round
+  local server=$1 scenario=$2 round=$3 args
+  case "$scenario" in
+    connect-1000) args=(--scenario connect --clients "$CONNECT_SMALL" --settle "$SETTLE" --timeout 90) ;;
+    connect-5000) args=(--scenario connect --clients "$CONNECT_BIG" --settle "$SETTLE" --timeout 120) ;;
+    echo) args=(--scenario echo --clients "$ECHO_CLIENTS" --duration "$ECHO_SECS" --warmup "$WARMUP" --timeout 60) ;;
+    fanout) args=(--scenario fanout --clients "$BCAST_CLIENTS" --messages 100 --timeout 90) ;;
+    rooms) args=(--scenario rooms --clients "$BCAST_CLIENTS" --room-size 10 --messages 100 --timeout 90) ;;
+    *) echo "run.sh: unknown scenario $scenario" >&2; return 1 ;;
+  esac
+  PORT=$((PORT + 1))
+  while [ -n "$(ss -Htln "sport = :$PORT" 2>/dev/null)" ]; do PORT=$((PORT + 1)); done
+  if ! start_server "$server" "$PORT"; then
+    stop_server
+    printf '{"scenario":"%s","server":"%s","round":%s,"ok":false,"error":"server did not start"}\n' \
+      "${scenario%%-*}" "$server" "$round" >>"$RESULTS"
+    return 0
+  fi
+  local line
+  line=$(taskset -c 1 "$LOADGEN" --addr "127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
+    --label "$server" --round "$round" --payload 100 "${args[@]}" || true)
+  stop_server
+  if [ -z "$line" ]; then
+    line=$(printf '{"scenario":"%s","server":"%s","round":%s,"ok":false,"error":"loadgen crashed"}' \
+      "${scenario%%-*}" "$server" "$round")
+  fi
+  echo "$line" >>"$RESULTS"
+  echo "run.sh: round $round $scenario $server: $(echo "$line" | cut -c1-160)" >&2
+}
+
+START=$(date +%s)
+for round in $(seq "$ROUNDS"); do
+  for scenario in $SCENARIOS; do
+    for server in $SERVERS; do
+      run_one "$server" "$scenario" "$round"
+    done
+  done
+done
+echo "run.sh: done in $(( $(date +%s) - START )) s" >&2
+
+NOTES="Date: $(date -u '+%Y-%m-%d %H:%M UTC'). Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), Linux $(uname -r), Node $(node --version), $(rustc --version | cut -d' ' -f1-2); shared, noisy 2-core VM (other builds ran at the same time); ratios from one run."
+"$REPORT" --input "$RESULTS" --output "$OUT" --command "$CMD" --notes "$NOTES" --raw "bench/$RAW" --profile "$BENCH/profile.md" \
+  --codec "$BENCH/target/criterion"
+echo "run.sh: wrote $OUT" >&2
