@@ -580,7 +580,7 @@ impl EngineIo {
             Some(accept) => {
                 let on = hyper::upgrade::on(&mut req);
                 if let Some(conn) = shared.with(|s| s.initial_ws_conn()) {
-                    let headers = Arc::new(shared.handshake.headers.clone());
+                    let headers = shared.handshake.headers.clone();
                     tokio::spawn(websocket::run(
                         shared.clone(),
                         conn,

@@ -25,8 +25,8 @@ pub struct HandshakeRequest {
     pub method: Method,
     /// Full request URI (path and query).
     pub uri: Uri,
-    /// Request headers.
-    pub headers: HeaderMap,
+    /// Request headers (shared with the messages this request carried).
+    pub headers: Arc<HeaderMap>,
     /// The peer's address, when the server knows it (see [`ConnectInfo`](crate::ConnectInfo)).
     pub remote_addr: Option<SocketAddr>,
     /// When the request arrived.
@@ -45,7 +45,7 @@ impl HandshakeRequest {
         HandshakeRequest {
             method,
             uri,
-            headers,
+            headers: Arc::new(headers),
             remote_addr,
             issued: std::time::SystemTime::now(),
             query,

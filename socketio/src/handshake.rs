@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 #[non_exhaustive]
 pub struct Handshake {
     /// Headers of the HTTP request that opened the Engine.IO session.
-    pub headers: HeaderMap,
+    pub headers: std::sync::Arc<HeaderMap>,
     /// When that request arrived, in milliseconds since the Unix epoch.
     pub issued: u64,
     /// The peer's address, if known.
@@ -263,7 +263,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append("host", HeaderValue::from_static("localhost:3000"));
         Handshake {
-            headers,
+            headers: std::sync::Arc::new(headers),
             issued: 1_795_658_110_123,
             address: Some(SocketAddr::from(([127, 0, 0, 1], 51_000))),
             xdomain: false,
