@@ -455,14 +455,21 @@ impl Socket {
     ///
     /// # Errors
     /// As [`emit`](Self::emit).
-    pub fn emit_args(&self, event: &str, args: Args) -> Result<(), Error> {
+    pub fn emit_args(&self, event: &str, mut args: Args) -> Result<(), Error> {
         self.notify_outgoing(event, &args);
-        self.send_packet(&EncodedPacket::event(
-            &self.inner.ns.name,
-            event,
-            args,
-            None,
-        ))
+        // With connection state recovery the event gets an offset and is kept,
+        // addressed to this socket's own room (as the reference does).
+        let adapter = self.inner.ns.adapter();
+        let Some(offset) = adapter.new_offset() else {
+            let packet = EncodedPacket::event(&self.inner.ns.name, event, args, None);
+            return self.send_packet(&packet);
+        };
+        args.values.push(Value::String(offset.clone()));
+        let packet = EncodedPacket::event(&self.inner.ns.name, event, args, None);
+        let mut opts = crate::adapter::BroadcastOptions::default();
+        opts.rooms.insert(self.inner.id.as_str().to_owned());
+        adapter.persist_packet(offset, &opts, packet.clone());
+        self.send_packet(&packet)
     }
 
     /// Emits an event with one argument and waits for the client's ack, parsed

@@ -90,6 +90,14 @@ async fn recovers_id_rooms_data_and_missed_events_in_order() {
     let mut b = server.client().await;
     join_recoverable(&mut b, "").await;
 
+    // A direct emit carries an offset as its last argument too (regression:
+    // only broadcasts had one, so a client that got only direct events could
+    // never recover).
+    let direct_a = server.socket("/", &sid);
+    let _ = direct_a.emit("hello", &"a");
+    let (args, _) = last_arg(&a.recv().await);
+    assert_eq!(args, serde_json::json!(["hello", "a", args[2].clone()]));
+
     // An event with an offset as its last argument.
     b.send(r#"42["room-event",1]"#).await;
     let frame = a.recv().await;
