@@ -167,3 +167,37 @@ impl EncodedPacket {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_anywhere_become_attachments() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Upload {
+            name: String,
+            data: Bytes,
+            parts: Vec<Bytes>,
+        }
+        let up = Upload {
+            name: "f".into(),
+            data: Bytes::from_static(&[1, 2]),
+            parts: vec![Bytes::from_static(&[3]), Bytes::from_static(&[4, 5])],
+        };
+        let args = Args::many(&("x", &up)).unwrap();
+        assert_eq!(args.binary().len(), 3);
+        let text = EncodedPacket::event("/", "e", args.clone(), None)
+            .text()
+            .to_owned();
+        assert!(
+            text.starts_with(
+                "53-[\"e\",\"x\",{\"name\":\"f\",\"data\":{\"_placeholder\":true,\"num\":0}"
+            ),
+            "{text}"
+        );
+        let (s, back): (String, Upload) = args.parse().unwrap();
+        assert_eq!(s, "x");
+        assert_eq!(back, up);
+    }
+}
