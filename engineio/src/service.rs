@@ -246,6 +246,8 @@ fn parse_query(q: Option<&str>) -> Query {
         }
         out.all.push((k, v));
     }
+    // Kept by the session for its whole life.
+    out.all.shrink_to_fit();
     out
 }
 
@@ -517,7 +519,8 @@ impl EngineIo {
                     match shared.with_wake(|s| s.start_probe(now())) {
                         Some(conn) => {
                             tracing::debug!(sid = %shared.sid, "upgrade probe started");
-                            let headers = Arc::new(req.headers().clone());
+                            let (_, headers) = crate::socket::detach(req.uri(), req.headers());
+                            let headers = Arc::new(headers);
                             tokio::spawn(websocket::run(
                                 shared,
                                 conn,
@@ -525,6 +528,7 @@ impl EngineIo {
                                 max,
                                 self.inner.websockets.clone(),
                                 headers,
+                                false,
                             ));
                         }
                         None => {
@@ -581,6 +585,9 @@ impl EngineIo {
                 let on = hyper::upgrade::on(&mut req);
                 if let Some(conn) = shared.with(|s| s.initial_ws_conn()) {
                     let headers = shared.handshake.headers.clone();
+                    // A WebSocket session lives and dies with this one
+                    // connection (it cannot change transport): its task
+                    // drives the session's timers too.
                     tokio::spawn(websocket::run(
                         shared.clone(),
                         conn,
@@ -588,7 +595,10 @@ impl EngineIo {
                         config.max_payload,
                         self.inner.websockets.clone(),
                         headers,
+                        true,
                     ));
+                } else {
+                    tokio::spawn(run_timer(shared.clone()));
                 }
                 switching_protocols(accept)
             }
@@ -653,7 +663,10 @@ impl EngineIo {
             map.insert(sid, shared.clone());
         }
         tracing::info!(%sid, %transport, remote = ?shared.handshake.remote_addr, "session opened");
-        tokio::spawn(run_timer(shared.clone()));
+        if transport == Transport::Polling {
+            // A WebSocket session's timers run in its connection's task.
+            tokio::spawn(run_timer(shared.clone()));
+        }
         let socket = Socket {
             shared: shared.clone(),
         };

@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Uri};
-use tokio::sync::{Notify, mpsc};
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use std::collections::VecDeque;
+
+use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::packet::{Message, Str};
@@ -42,6 +44,7 @@ impl HandshakeRequest {
         remote_addr: Option<SocketAddr>,
         query: Vec<(String, String)>,
     ) -> Self {
+        let (uri, headers) = detach(&uri, &headers);
         HandshakeRequest {
             method,
             uri,
@@ -66,6 +69,40 @@ impl HandshakeRequest {
     }
 }
 
+/// Copies a request's URI and header values into one buffer of their own.
+///
+/// hyper parses them as slices of its connection's read buffer (8 KiB), so a
+/// kept clone would keep that whole buffer alive for the session's life.
+pub(crate) fn detach(uri: &Uri, headers: &HeaderMap) -> (Uri, HeaderMap) {
+    let uri_text = uri.to_string();
+    let len = uri_text.len() + headers.iter().map(|(_, v)| v.len()).sum::<usize>();
+    let mut buf = Vec::with_capacity(len);
+    buf.extend_from_slice(uri_text.as_bytes());
+    for (_, v) in headers {
+        buf.extend_from_slice(v.as_bytes());
+    }
+    let buf = Bytes::from(buf);
+    let mut at = uri_text.len();
+    let uri = buf
+        .get(..at)
+        .and_then(|b| Uri::from_maybe_shared(buf.slice_ref(b)).ok())
+        .unwrap_or_else(|| uri.clone());
+    let mut out = headers.clone();
+    for (_, v) in &mut out {
+        let end = at + v.len();
+        if let Some(copy) = buf
+            .get(at..end)
+            .and_then(|b| HeaderValue::from_maybe_shared(buf.slice_ref(b)).ok())
+        {
+            let sensitive = v.is_sensitive();
+            *v = copy;
+            v.set_sensitive(sensitive);
+        }
+        at = end;
+    }
+    (uri, out)
+}
+
 /// The registry a session removes itself from when it closes.
 pub(crate) trait Registry: Send + Sync {
     fn remove(&self, sid: &Sid);
@@ -78,7 +115,11 @@ pub(crate) struct Shared {
     pub(crate) timer: Notify,
     /// Notified (all waiters) once, when the session closes.
     pub(crate) closed: Notify,
-    incoming: Mutex<Option<mpsc::Sender<Received>>>,
+    inbox: Mutex<Inbox>,
+    /// Wakes the application's [`Incoming`]: a message, or its end.
+    inbox_ready: Notify,
+    /// Wakes transports waiting for room in the inbox.
+    inbox_room: Notify,
     pub(crate) handshake: HandshakeRequest,
     registry: Weak<dyn Registry>,
 }
@@ -104,18 +145,28 @@ impl Shared {
         registry: Weak<dyn Registry>,
         incoming_bound: usize,
     ) -> (Arc<Shared>, Incoming) {
-        let (tx, rx) = mpsc::channel(incoming_bound);
         let shared = Arc::new(Shared {
             sid,
             core: Mutex::new(session),
             changed: Notify::new(),
             timer: Notify::new(),
             closed: Notify::new(),
-            incoming: Mutex::new(Some(tx)),
+            inbox: Mutex::new(Inbox {
+                queue: VecDeque::new(),
+                bound: incoming_bound.max(1),
+                open: true,
+                senders: 1,
+                receiver: true,
+            }),
+            inbox_ready: Notify::new(),
+            inbox_room: Notify::new(),
             handshake,
             registry,
         });
-        (shared, Incoming { rx })
+        let incoming = Incoming {
+            shared: shared.clone(),
+        };
+        (shared, incoming)
     }
 
     fn lock(&self) -> MutexGuard<'_, Session> {
@@ -154,11 +205,15 @@ impl Shared {
             reg.remove(&self.sid);
         }
         // Dropping our sender ends the application's `Incoming` once the
-        // transports drop their clones.
-        self.incoming
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        // transports drop theirs.
+        {
+            let mut inbox = self.inbox();
+            if inbox.open {
+                inbox.open = false;
+                inbox.senders -= 1;
+            }
+        }
+        self.inbox_ready.notify_one();
         self.wake();
         self.closed.notify_waiters();
     }
@@ -176,12 +231,20 @@ impl Shared {
         }
     }
 
+    fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A sender for received messages, while the session is open.
-    pub(crate) fn incoming_sender(&self) -> Option<mpsc::Sender<Received>> {
-        self.incoming
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    pub(crate) fn incoming_sender(self: &Arc<Self>) -> Option<InboxSender> {
+        let mut inbox = self.inbox();
+        if !inbox.open {
+            return None;
+        }
+        inbox.senders += 1;
+        Some(InboxSender {
+            shared: self.clone(),
+        })
     }
 
     fn send_messages(&self, msgs: impl ExactSizeIterator<Item = Message>) -> Result<(), Error> {
@@ -323,15 +386,107 @@ impl Socket {
     }
 }
 
+/// The session's received messages not yet taken by the application: a small
+/// bounded queue in the session's cell (no channel allocation per session).
+struct Inbox {
+    queue: VecDeque<Received>,
+    /// `max_buffered_incoming`: senders wait while the queue holds this many.
+    bound: usize,
+    /// The session's own sender is alive (until the session closes).
+    open: bool,
+    /// Live senders: the session's own while `open`, plus the transports'.
+    senders: usize,
+    /// The application's [`Incoming`] is alive; without it, messages are dropped.
+    receiver: bool,
+}
+
+/// A transport's handle for handing received messages to the application.
+/// While any is alive, [`Incoming`] does not end.
+pub(crate) struct InboxSender {
+    shared: Arc<Shared>,
+}
+
+impl InboxSender {
+    /// Queues a message, waiting while the inbox is full (backpressure).
+    /// The message is dropped if the application no longer takes messages.
+    pub(crate) async fn send(&self, mut received: Received) {
+        loop {
+            let room = self.shared.inbox_room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.try_send(received) {
+                Some(r) => received = r,
+                None => return,
+            }
+            room.await;
+        }
+    }
+
+    /// Queues a message if there is room; returns it if the inbox is full.
+    /// The message is dropped if the application no longer takes messages.
+    pub(crate) fn try_send(&self, received: Received) -> Option<Received> {
+        let shared = &*self.shared;
+        {
+            let mut inbox = shared.inbox();
+            if !inbox.receiver {
+                return None;
+            }
+            if inbox.queue.len() >= inbox.bound {
+                return Some(received);
+            }
+            inbox.queue.push_back(received);
+        }
+        shared.inbox_ready.notify_one();
+        None
+    }
+
+    /// Whether every queued message has been taken.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.shared.inbox().queue.is_empty()
+    }
+}
+
+impl Drop for InboxSender {
+    fn drop(&mut self) {
+        let last = {
+            let mut inbox = self.shared.inbox();
+            inbox.senders -= 1;
+            inbox.senders == 0
+        };
+        if last {
+            self.shared.inbox_ready.notify_one();
+        }
+    }
+}
+
 /// The messages a session receives, in order. Ends (`None`) when the session
 /// has closed and every received message has been taken.
 ///
 /// Holds at most
 /// [`EngineConfig::max_buffered_incoming`](crate::EngineConfig::max_buffered_incoming)
 /// messages; while it is full the session's transport stops reading.
-#[derive(Debug)]
 pub struct Incoming {
-    rx: mpsc::Receiver<Received>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("sid", &self.shared.sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        let dropped = {
+            let mut inbox = self.shared.inbox();
+            inbox.receiver = false;
+            std::mem::take(&mut inbox.queue)
+        };
+        drop(dropped);
+        self.shared.inbox_room.notify_waiters();
+    }
 }
 
 /// A received message with the headers of the HTTP request that carried it:
@@ -344,13 +499,85 @@ pub(crate) struct Received {
 
 impl Incoming {
     /// The next message, or `None` once the session is closed.
+    ///
+    /// Cancel safe: a message is taken only when the future completes.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.rx.recv().await.map(|r| r.message)
+        self.next().await.map(|r| r.message)
     }
 
     /// The next message with the headers of the HTTP request that carried it
     /// (the polling POST, or the WebSocket's upgrade request).
+    ///
+    /// Cancel safe, as [`recv`](Self::recv).
     pub async fn recv_with_headers(&mut self) -> Option<(Message, Arc<HeaderMap>)> {
-        self.rx.recv().await.map(|r| (r.message, r.headers))
+        self.next().await.map(|r| (r.message, r.headers))
+    }
+
+    async fn next(&mut self) -> Option<Received> {
+        let shared = &*self.shared;
+        loop {
+            let ready = shared.inbox_ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            {
+                let mut inbox = shared.inbox();
+                let was_full = inbox.queue.len() >= inbox.bound;
+                if let Some(r) = inbox.queue.pop_front() {
+                    if inbox.queue.is_empty() {
+                        // An idle session keeps no queue allocation.
+                        inbox.queue = VecDeque::new();
+                    }
+                    drop(inbox);
+                    if was_full {
+                        shared.inbox_room.notify_waiters();
+                    }
+                    return Some(r);
+                }
+                if inbox.senders == 0 {
+                    return None;
+                }
+            }
+            ready.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// The kept URI and header values must not point into the request's
+    /// buffer (hyper's 8 KiB connection read buffer, in a server).
+    #[test]
+    fn detach_copies_out_of_the_request_buffer() {
+        let raw = Bytes::from_static(b"/socket.io/?EIO=4&transport=websocket|example.org|secret");
+        let uri = Uri::from_maybe_shared(raw.slice(..37)).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "host",
+            HeaderValue::from_maybe_shared(raw.slice(38..49)).unwrap(),
+        );
+        let mut auth = HeaderValue::from_maybe_shared(raw.slice(50..)).unwrap();
+        auth.set_sensitive(true);
+        headers.append("authorization", auth);
+        headers.append("x-two", HeaderValue::from_static("a"));
+        headers.append("x-two", HeaderValue::from_static("b"));
+
+        let (uri2, headers2) = detach(&uri, &headers);
+        assert_eq!(uri2, uri);
+        assert_eq!(headers2, headers);
+        assert!(headers2["authorization"].is_sensitive());
+        let all: Vec<_> = headers2.get_all("x-two").iter().collect();
+        assert_eq!(all, ["a", "b"]);
+        let outside = |p: *const u8| {
+            let r = raw.as_ptr_range();
+            !(r.start..r.end).contains(&p)
+        };
+        assert!(outside(uri2.path().as_ptr()));
+        for v in headers2.values() {
+            assert!(outside(v.as_bytes().as_ptr()));
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! running handler may await an ack from its own client. At most
 //! `max_queued_events` jobs wait; then reading pauses (backpressure).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -24,30 +24,43 @@ use crate::socket::{BoxFuture, DisconnectReason, Socket, SocketId};
 pub(crate) struct Client {
     pub(crate) esock: engineio::Socket,
     io: Arc<IoInner>,
-    sockets: Mutex<HashMap<String, Socket>>,
+    /// One socket per joined namespace (at most `max_namespaces_per_client`,
+    /// usually one): a list sized exactly, searched by namespace name.
+    sockets: Mutex<Vec<Socket>>,
     joined: AtomicBool,
 }
 
 impl Client {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Socket>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Socket>> {
         self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn get(&self, nsp: &str) -> Option<Socket> {
-        self.lock().get(nsp).cloned()
+        self.lock().iter().find(|s| s.ns_name() == nsp).cloned()
     }
 
     fn all(&self) -> Vec<Socket> {
-        self.lock().values().cloned().collect()
+        self.lock().clone()
+    }
+
+    fn insert(&self, socket: Socket) {
+        let mut list = self.lock();
+        list.retain(|s| s.ns_name() != socket.ns_name());
+        list.reserve_exact(1);
+        list.push(socket);
     }
 
     pub(crate) fn remove_socket(&self, nsp: &str, id: &SocketId) {
         let removed = {
-            let mut map = self.lock();
-            match map.get(nsp) {
-                Some(s) if s.id() == *id => map.remove(nsp),
-                _ => None,
+            let mut list = self.lock();
+            let at = list
+                .iter()
+                .position(|s| s.ns_name() == nsp && s.id() == *id);
+            let removed = at.map(|i| list.swap_remove(i));
+            if list.is_empty() {
+                *list = Vec::new();
             }
+            removed
         };
         if let Some(s) = removed {
             self.io.remove_if_empty_dynamic(&s.inner_ns());
@@ -257,7 +270,7 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
         rooms.extend(session.rooms.iter().cloned());
     }
     ns.adapter().add_all(&socket.id(), &rooms);
-    client.lock().insert(nsp.clone(), socket.clone());
+    client.insert(socket.clone());
     client.joined.store(true, Ordering::Release);
     connecting.joined = true;
     drop(connecting);
@@ -316,22 +329,29 @@ pub(crate) async fn run(
     let client = Arc::new(Client {
         esock,
         io,
-        sockets: Mutex::new(HashMap::new()),
+        sockets: Mutex::new(Vec::new()),
         joined: AtomicBool::new(false),
     });
     let mut decoder = Decoder::new(limits);
+    // Jobs wait here only while another runs: an idle connection keeps no
+    // queue allocation.
     let mut queue: VecDeque<Job> = VecDeque::new();
     let mut current: Option<BoxFuture<()>> = None;
-    let connect_deadline = tokio::time::sleep(connect_timeout);
-    tokio::pin!(connect_deadline);
-    let mut timer_armed = true;
+    // Boxed, and dropped once a namespace is joined: most of a connection's
+    // life needs no connect timer.
+    let mut connect_deadline = Some(Box::pin(tokio::time::sleep(connect_timeout)));
     let mut invalid = false;
 
     loop {
         if current.is_none() {
             current = queue.pop_front().map(|job| run_job(client.clone(), job));
+            if queue.is_empty() {
+                queue = VecDeque::new();
+            }
         }
-        let watch_timer = timer_armed && !client.joined.load(Ordering::Acquire);
+        if connect_deadline.is_some() && client.joined.load(Ordering::Acquire) {
+            connect_deadline = None;
+        }
         tokio::select! {
             () = async {
                 match current.as_mut() {
@@ -350,6 +370,10 @@ pub(crate) async fn run(
                 let why = match decoded {
                     Ok(None) => continue,
                     Ok(Some(bp)) => match decide(&client, bp) {
+                        Decision::Queue(job) if current.is_none() && queue.is_empty() => {
+                            current = Some(run_job(client.clone(), job));
+                            continue
+                        }
                         Decision::Queue(job) => { queue.push_back(job); continue }
                         Decision::Done => continue,
                         Decision::Invalid(why) => why.to_owned(),
@@ -358,13 +382,19 @@ pub(crate) async fn run(
                 };
                 tracing::warn!(sid = %client.esock.sid(), error = %why, "invalid packet; closing connection");
                 invalid = true;
-                queue.clear();
+                queue = VecDeque::new();
                 current = None;
-                client.close_all(DisconnectReason::ParseError).await;
+                // Boxed: this rare state takes no room in the connection's task.
+                Box::pin(client.close_all(DisconnectReason::ParseError)).await;
                 client.esock.close();
             }
-            () = &mut connect_deadline, if watch_timer => {
-                timer_armed = false;
+            () = async {
+                match connect_deadline.as_mut() {
+                    Some(d) => d.await,
+                    None => std::future::pending().await,
+                }
+            }, if connect_deadline.is_some() => {
+                connect_deadline = None;
                 tracing::info!(sid = %client.esock.sid(), "no namespace joined within connect_timeout; closing");
                 client.esock.close();
             }
@@ -383,7 +413,7 @@ pub(crate) async fn run(
         .close_reason()
         .map(DisconnectReason::from_engine)
         .unwrap_or(DisconnectReason::TransportClose);
-    let close = client.close_all(reason);
+    let close = Box::pin(client.close_all(reason));
     match current.take() {
         Some(f) => {
             tokio::join!(f, close);

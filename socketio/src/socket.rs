@@ -1,6 +1,5 @@
 //! A socket: one client's connection to one namespace.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -95,13 +94,75 @@ impl std::fmt::Display for DisconnectReason {
     }
 }
 
-type EventHandler = Arc<dyn Fn(Socket, Args, AckSender) -> BoxFuture<()> + Send + Sync>;
+/// An event's handler; it is given the event's name (for its logs) rather
+/// than keeping a copy per socket.
+type EventHandler = Arc<dyn Fn(Socket, &str, Args, AckSender) -> BoxFuture<()> + Send + Sync>;
 type AnyListener = Arc<dyn Fn(&Socket, &str, &Args) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
 
+/// Event handlers by name: a sorted list sized exactly (binary search), the
+/// names back to back in one string. For the dozen or so events a socket
+/// handles, a fraction of a hash map's memory (and one allocation for all
+/// the names), kept by every connected socket.
+#[derive(Default)]
+struct EventHandlers {
+    names: String,
+    /// (start, end) of the name in `names`, handler; sorted by name.
+    list: Vec<(usize, usize, EventHandler)>,
+}
+
+impl EventHandlers {
+    fn name(&self, start: usize, end: usize) -> &str {
+        self.names.get(start..end).unwrap_or_default()
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.list
+            .binary_search_by(|(start, end, _)| self.name(*start, *end).cmp(name))
+    }
+
+    fn insert(&mut self, name: &str, handler: EventHandler) {
+        match self.find(name) {
+            Ok(i) => {
+                if let Some(slot) = self.list.get_mut(i) {
+                    slot.2 = handler;
+                }
+            }
+            Err(i) => {
+                self.names.reserve_exact(name.len());
+                let start = self.names.len();
+                self.names.push_str(name);
+                self.list.reserve_exact(1);
+                self.list.insert(i, (start, self.names.len(), handler));
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&EventHandler> {
+        let i = self.find(name).ok()?;
+        self.list.get(i).map(|(_, _, h)| h)
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Ok(i) = self.find(name) {
+            self.list.remove(i);
+            // Rare: rebuild the names without the removed one.
+            let mut names = String::new();
+            for (start, end, _) in &mut self.list {
+                let n = self.names.get(*start..*end).unwrap_or_default();
+                let at = names.len();
+                names.push_str(n);
+                (*start, *end) = (at, names.len());
+            }
+            names.shrink_to_fit();
+            self.names = names;
+        }
+    }
+}
+
 #[derive(Default)]
 struct Handlers {
-    events: HashMap<String, EventHandler>,
+    events: EventHandlers,
     any_incoming: Vec<AnyListener>,
     any_outgoing: Vec<AnyListener>,
     disconnecting: Vec<DisconnectHandler>,
@@ -323,16 +384,16 @@ impl Socket {
         F: Fn(Socket, T, AckSender) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let event = event.into();
-        let name = event.clone();
-        let h: EventHandler = Arc::new(move |socket, args, ack| match parse_args::<T>(&args) {
-            Ok(v) => Box::pin(handler(socket, v, ack)),
-            Err(e) => {
-                tracing::warn!(event = %name, error = %e, "event arguments do not fit the handler; dropped");
-                Box::pin(async {})
+        let h: EventHandler = Arc::new(move |socket, event, args, ack| {
+            match parse_args::<T>(&args) {
+                Ok(v) => Box::pin(handler(socket, v, ack)),
+                Err(e) => {
+                    tracing::warn!(event, error = %e, "event arguments do not fit the handler; dropped");
+                    Box::pin(async {})
+                }
             }
         });
-        write(&self.inner.handlers).events.insert(event, h);
+        write(&self.inner.handlers).events.insert(&event.into(), h);
     }
 
     /// Handles an event with its raw [`Args`] (JSON values and binary parts).
@@ -342,8 +403,8 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: EventHandler =
-            Arc::new(move |socket, args, ack| Box::pin(handler(socket, args, ack)));
-        write(&self.inner.handlers).events.insert(event.into(), h);
+            Arc::new(move |socket, _event, args, ack| Box::pin(handler(socket, args, ack)));
+        write(&self.inner.handlers).events.insert(&event.into(), h);
     }
 
     /// Removes the handler of an event.
@@ -403,7 +464,9 @@ impl Socket {
             l(self, &event, &args);
         }
         match handler {
-            Some(h) => h(self.clone(), args, AckSender::new(self.clone(), id)).await,
+            Some(h) => {
+                h(self.clone(), &event, args, AckSender::new(self.clone(), id)).await;
+            }
             None => tracing::trace!(%event, "no handler for event"),
         }
     }
@@ -625,7 +688,7 @@ impl Socket {
         tracing::debug!(id = %self.inner.id, nsp = %self.inner.ns.name, %reason, "socket disconnected");
         let handlers = {
             let mut h = write(&self.inner.handlers);
-            h.events.clear();
+            h.events = EventHandlers::default();
             h.disconnecting.clear();
             std::mem::take(&mut h.disconnect)
         };
@@ -693,5 +756,48 @@ impl VolatileSocket {
         self.socket.notify_outgoing(event, &args);
         let packet = EncodedPacket::event(self.socket.ns_name(), event, args, None);
         Ok(self.socket.deliver(&packet, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn handler(tag: u8) -> EventHandler {
+        Arc::new(move |_s, _e, _a, _ack| {
+            let _ = tag;
+            Box::pin(async {})
+        })
+    }
+
+    #[test]
+    fn event_handlers_insert_replace_remove() {
+        let mut h = EventHandlers::default();
+        let names = ["echo", "bcast", "join", "a", "ping-all", "zz", "é"];
+        let mut kept = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            let e = handler(u8::try_from(i).unwrap());
+            kept.push(e.clone());
+            h.insert(n, e);
+        }
+        for (n, e) in names.iter().zip(&kept) {
+            assert!(Arc::ptr_eq(h.get(n).unwrap(), e), "{n}");
+        }
+        assert!(h.get("missing").is_none());
+        assert!(h.get("").is_none());
+        // Replacing keeps one entry.
+        let new = handler(99);
+        h.insert("join", new.clone());
+        assert!(Arc::ptr_eq(h.get("join").unwrap(), &new));
+        assert_eq!(h.list.len(), names.len());
+        h.remove("bcast");
+        h.remove("missing");
+        assert!(h.get("bcast").is_none());
+        for n in ["echo", "join", "a", "ping-all", "zz", "é"] {
+            assert!(h.get(n).is_some(), "{n}");
+        }
+        assert_eq!(h.names.len(), "echojoinaping-allzzé".len());
     }
 }

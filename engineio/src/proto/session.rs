@@ -436,9 +436,11 @@ impl Session {
         }
     }
 
+    /// Takes the whole queue: its buffer becomes the batch (no copy), and an
+    /// idle session keeps no queue allocation.
     fn drain(&mut self) -> Vec<Packet> {
         self.queued_messages = 0;
-        self.outbox.drain(..).collect()
+        Vec::from(std::mem::take(&mut self.outbox))
     }
 
     // ----- outgoing --------------------------------------------------------

@@ -143,7 +143,7 @@ where
                         message,
                         headers: headers.clone(),
                     };
-                    let _ = tx.send(received).await;
+                    tx.send(received).await;
                 }
             }
             Err(e) => {
@@ -158,7 +158,7 @@ where
     // queues at once tend to make the client's next GET. Bounded.
     if let Some(tx) = tx.as_ref() {
         for _ in 0..8 {
-            if tx.capacity() == tx.max_capacity() {
+            if tx.is_empty() {
                 break;
             }
             tokio::task::yield_now().await;

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use crate::packet::{Message, Packet, Str};
 use crate::proto::{CloseReason, Conn, WsOutput};
-use crate::socket::{Received, Shared, now};
+use crate::socket::{Received, Shared, now, run_timer};
 
 /// An upgraded connection: the plain TCP stream when the server is ours (the
 /// HTTP layer's buffers are then freed), any hyper upgrade otherwise.
@@ -109,7 +109,9 @@ enum ReadEnd {
     TooBig,
 }
 
-/// Runs WebSocket `conn` of a session until it is closed.
+/// Runs WebSocket `conn` of a session until it is closed. With `timers`,
+/// this task also drives the session's timers (a session opened on a
+/// WebSocket, which has no other task for them).
 pub(crate) async fn run(
     shared: Arc<Shared>,
     conn: u64,
@@ -117,10 +119,29 @@ pub(crate) async fn run(
     max_payload: usize,
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
+    timers: bool,
 ) {
-    match upgrade(on, max_payload).await {
-        Some(Ws::Tcp(ws)) => drive(shared, conn, ws, open, headers).await,
-        Some(Ws::Other(ws)) => drive(shared, conn, ws, open, headers).await,
+    let upgrading = upgrade(on, max_payload);
+    tokio::pin!(upgrading);
+    let ws = if timers {
+        tokio::select! {
+            ws = &mut upgrading => ws,
+            // The session closed first; the connection still gets its close.
+            () = run_timer(shared.clone()) => upgrading.await,
+        }
+    } else {
+        upgrading.await
+    };
+    // The connection then lives in a task of its own, sized for `drive`
+    // alone: this one's state (the handshake) is several times larger and
+    // would otherwise be kept for the connection's whole life.
+    match ws {
+        Some(Ws::Tcp(ws)) => {
+            tokio::spawn(drive(shared, conn, ws, open, headers, timers));
+        }
+        Some(Ws::Other(ws)) => {
+            tokio::spawn(drive(shared, conn, ws, open, headers, timers));
+        }
         None => {
             shared
                 .with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
@@ -135,8 +156,9 @@ async fn drive<S>(
     ws: WebSocketStream<S>,
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
+    timers: bool,
 ) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     tracing::debug!(sid = %shared.sid, conn, "websocket open");
     open.fetch_add(1, Ordering::Relaxed);
@@ -181,12 +203,16 @@ async fn drive<S>(
                     let msg = shared.with(|s| s.handle_packet(now(), Conn::Ws(conn), p));
                     match (msg, tx.as_ref()) {
                         (Some(message), Some(tx)) => {
-                            // Waits while the application's inbox is full (backpressure).
                             let received = Received {
                                 message,
                                 headers: headers.clone(),
                             };
-                            let _ = tx.send(received).await;
+                            // Waits while the application's inbox is full
+                            // (backpressure); boxed, so that this rare wait
+                            // takes no room in the connection's task.
+                            if let Some(received) = tx.try_send(received) {
+                                Box::pin(tx.send(received)).await;
+                            }
                         }
                         (Some(_), None) => {}
                         // Not handed to the application: a control packet, or a
@@ -233,9 +259,14 @@ async fn drive<S>(
 
     // Once the session is closed, the writer gets a grace period to deliver
     // what is left; a client that does not read is then dropped, so that its
-    // connection and buffers do not outlive the session.
+    // connection and buffers do not outlive the session. When this task owns
+    // the session's timers, they run until it is closed.
     let watchdog = async {
-        shared.wait_closed().await;
+        if timers {
+            run_timer(shared.clone()).await;
+        } else {
+            shared.wait_closed().await;
+        }
         tokio::time::sleep(CLOSE_GRACE).await;
     };
 
