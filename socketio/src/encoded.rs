@@ -32,7 +32,8 @@ impl Args {
         Args::default()
     }
 
-    /// One argument (any `Serialize`; wrap binary in [`Binary`](crate::Binary)).
+    /// One argument (any `Serialize`; binary as `bytes::Bytes` or [`Binary`](crate::Binary),
+    /// anywhere inside it; a `Vec<u8>` is a JSON array, as serde makes it).
     ///
     /// # Errors
     /// If `value` does not serialize.

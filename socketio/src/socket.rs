@@ -505,7 +505,8 @@ impl Socket {
         }
     }
 
-    /// Emits an event with one argument (any `Serialize`; binary as [`Binary`](crate::Binary)).
+    /// Emits an event with one argument (any `Serialize`; binary as `bytes::Bytes` or
+    /// [`Binary`](crate::Binary), anywhere inside it: the packet becomes a BINARY_EVENT).
     ///
     /// # Errors
     /// If the argument does not serialize, the socket is disconnected, or its
