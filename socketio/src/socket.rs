@@ -596,9 +596,11 @@ impl Socket {
         self.inner.ns.adapter().add_all(&self.inner.id, &rooms);
     }
 
-    /// Leaves a room.
-    pub fn leave(&self, room: &str) {
-        self.inner.ns.adapter().del(&self.inner.id, room);
+    /// Leaves rooms.
+    pub fn leave(&self, rooms: impl crate::operators::IntoRooms) {
+        for room in rooms.into_rooms() {
+            self.inner.ns.adapter().del(&self.inner.id, &room);
+        }
     }
 
     /// The rooms this socket is in (including the one named by its id).
