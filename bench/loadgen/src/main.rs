@@ -4,7 +4,7 @@
 //! ```text
 //! loadgen --addr 127.0.0.1:PORT --scenario connect|echo|fanout|rooms
 //!         [--server-pid PID] [--label NAME] [--round R] [--clients N]
-//!         [--concurrency 100] [--payload 100] [--messages 100] [--room-size 10]
+//!         [--concurrency 100] [--payload 100] [--messages 100] [--bursts 1] [--room-size 10]
 //!         [--duration 10] [--warmup 1] [--settle 2] [--timeout 120]
 //! ```
 //! A run that loses or corrupts a message prints `"ok": false` with the
@@ -35,6 +35,7 @@ pub struct Args {
     pub concurrency: usize,
     pub payload: usize,
     pub messages: usize,
+    pub bursts: usize,
     pub room_size: usize,
     pub duration: f64,
     pub warmup: f64,
@@ -53,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 100,
         payload: 100,
         messages: 100,
+        bursts: 1,
         room_size: 10,
         duration: 10.0,
         warmup: 1.0,
@@ -73,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
             "--concurrency" => a.concurrency = v.parse().map_err(|e| bad(&e))?,
             "--payload" => a.payload = v.parse().map_err(|e| bad(&e))?,
             "--messages" => a.messages = v.parse().map_err(|e| bad(&e))?,
+            "--bursts" => a.bursts = v.parse().map_err(|e| bad(&e))?,
             "--room-size" => a.room_size = v.parse().map_err(|e| bad(&e))?,
             "--duration" => a.duration = v.parse().map_err(|e| bad(&e))?,
             "--warmup" => a.warmup = v.parse().map_err(|e| bad(&e))?,
@@ -84,8 +87,8 @@ fn parse_args() -> Result<Args, String> {
     if a.addr.is_empty() {
         return Err("--addr is required".into());
     }
-    if a.concurrency == 0 || a.room_size == 0 {
-        return Err("--concurrency and --room-size must be > 0".into());
+    if a.concurrency == 0 || a.room_size == 0 || a.bursts == 0 {
+        return Err("--concurrency, --room-size and --bursts must be > 0".into());
     }
     Ok(a)
 }

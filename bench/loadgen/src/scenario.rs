@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc, watch};
+use std::sync::atomic::Ordering;
+
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::time::{Instant, sleep, timeout_at};
 
 use crate::Args;
-use crate::client::{AUTH_PREFIX, Client, payload};
+use crate::client::{AUTH_PREFIX, Client, Counted, payload, show};
 use crate::procfs::{CpuMark, rss_bytes};
 
 /// How long one handshake or ack, or a receiver's next message, may take.
@@ -137,7 +139,7 @@ async fn echo_client(
         let p = payload(&format!("c{idx}s{id}-"), size);
         let expected = format!("43{id}[{p}]");
         let sent = Instant::now();
-        if let Err(e) = c.send(format!("42{id}[\"echo\",{p}]")).await {
+        if let Err(e) = c.send(&format!("42{id}[\"echo\",{p}]")).await {
             s.error = Some(e);
             return s;
         }
@@ -151,12 +153,11 @@ async fn echo_client(
                     s.error = Some(e);
                     return s;
                 }
-                Ok(Ok(m)) if m.as_str() == expected => break,
+                Ok(Ok(m)) if m == expected.as_bytes() => break,
                 Ok(Ok(m)) if m.starts_with(AUTH_PREFIX) => {}
                 Ok(Ok(m)) => {
                     s.corrupt += 1;
-                    s.first_bad
-                        .get_or_insert_with(|| m.as_str().chars().take(200).collect());
+                    s.first_bad.get_or_insert_with(|| show(m));
                 }
             }
         }
@@ -228,69 +229,140 @@ async fn echo(args: &Args) -> Result<Value, String> {
     }))
 }
 
+/// One receiver's result over all bursts.
 struct Received {
-    got: usize,
-    corrupt: usize,
-    last: Option<Instant>,
-    first_bad: Option<String>,
+    c: Counted,
     error: Option<String>,
 }
 
-/// Reads until `n` frames equal to `expected` arrived (ignoring the `auth`
-/// event), or an error, or `deadline`.
-async fn receive(c: &mut Client, expected: &str, n: usize, deadline: Instant) -> Received {
+impl Received {
+    fn failed(e: String) -> Received {
+        Received {
+            c: Counted::default(),
+            error: Some(e),
+        }
+    }
+}
+
+/// The bursts of `fanout` / `rooms`: the coordinator publishes burst `k` on
+/// `go`; every receiver adds one to `done` when it has all `k` bursts (or
+/// the remaining bursts at once when it fails) and pokes `notify`. Burst
+/// `k + 1` starts only when every receiver has burst `k`, so no server ever
+/// queues more than one burst per socket (socketioxide drops messages past
+/// 128 queued packets, ours closes the session past 1024).
+#[derive(Clone)]
+struct Sync {
+    go: watch::Receiver<usize>,
+    done: Arc<std::sync::atomic::AtomicUsize>,
+    notify: Arc<Notify>,
+}
+
+impl Sync {
+    fn mark(&self, bursts: usize) {
+        self.done.fetch_add(bursts, Ordering::Relaxed);
+        self.notify.notify_one();
+    }
+}
+
+/// Receives `bursts` bursts of `m` frames equal to `expected`; before each,
+/// waits for `go`, then sends `send` (text, times), if any: the sender's emit.
+async fn receive_bursts(
+    c: &mut Client,
+    expected: &[u8],
+    m: usize,
+    bursts: usize,
+    deadline: Instant,
+    mut sync: Sync,
+    send: Option<(&str, usize)>,
+) -> Received {
     let mut r = Received {
-        got: 0,
-        corrupt: 0,
-        last: None,
-        first_bad: None,
+        c: Counted::default(),
         error: None,
     };
-    while r.got < n {
-        match timeout_at(deadline, c.recv()).await {
-            Err(_) => {
-                r.error = Some(format!("deadline with {} of {n} messages", r.got));
-                break;
-            }
-            Ok(Err(e)) => {
-                r.error = Some(e);
-                break;
-            }
-            Ok(Ok(m)) if m.as_str() == expected => {
-                r.got += 1;
-                r.last = Some(Instant::now());
-            }
-            Ok(Ok(m)) if m.starts_with(AUTH_PREFIX) => {}
-            Ok(Ok(m)) => {
-                r.corrupt += 1;
-                r.first_bad
-                    .get_or_insert_with(|| m.as_str().chars().take(200).collect());
+    for k in 1..=bursts {
+        let _ = sync.go.wait_for(|g| *g >= k).await;
+        let res = match send {
+            Some((text, times)) => c.send_all(std::iter::repeat_n(text, times)).await,
+            None => Ok(()),
+        };
+        let res = match res {
+            Ok(()) => match timeout_at(deadline, c.count(expected, m, &mut r.c)).await {
+                Ok(res) => res,
+                Err(_) => Err(format!(
+                    "deadline with {} of {} messages",
+                    r.c.got,
+                    m * bursts
+                )),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
+            r.error = Some(e);
+            sync.mark(bursts - k + 1);
+            return r;
+        }
+        sync.mark(1);
+    }
+    r
+}
+
+/// Runs the bursts: publishes each on `go` once every receiver has the
+/// previous one. Returns how many bursts were started.
+async fn coordinate(
+    go: &watch::Sender<usize>,
+    sync: &Sync,
+    n: usize,
+    bursts: usize,
+    deadline: Instant,
+) -> usize {
+    for k in 1..=bursts {
+        let _ = go.send(k);
+        while sync.done.load(Ordering::Relaxed) < n * k {
+            // A notify_one without a waiter leaves a permit: no lost wake-up.
+            if timeout_at(deadline, sync.notify.notified()).await.is_err() {
+                return k;
             }
         }
     }
-    r
+    bursts
+}
+
+fn sync_pair() -> (watch::Sender<usize>, Sync) {
+    let (go_tx, go_rx) = watch::channel(0);
+    (
+        go_tx,
+        Sync {
+            go: go_rx,
+            done: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            notify: Arc::new(Notify::new()),
+        },
+    )
 }
 
 /// Sums the receivers' results into the JSON line of `fanout` / `rooms`.
 fn delivery_report(
     n_clients: usize,
-    expected: usize,
+    m: usize,
+    bursts: usize,
     results: Vec<Received>,
     t0: Instant,
     cpu: (Option<f64>, Option<f64>),
 ) -> Value {
-    let delivered: usize = results.iter().map(|r| r.got).sum();
-    let corrupt: usize = results.iter().map(|r| r.corrupt).sum();
-    let last = results.iter().filter_map(|r| r.last).max();
+    let expected = n_clients * m * bursts;
+    let delivered: usize = results.iter().map(|r| r.c.got).sum();
+    let corrupt: usize = results.iter().map(|r| r.c.corrupt).sum();
+    let last = results.iter().filter_map(|r| r.c.last).max();
     let errors = results.iter().filter(|r| r.error.is_some()).count();
     let first_error = results.iter().find_map(|r| r.error.clone());
-    let first_bad = results.iter().find_map(|r| r.first_bad.clone());
+    let first_bad = results.iter().find_map(|r| r.c.first_bad.clone());
     let elapsed = last.map(|l| (l - t0).as_secs_f64()).unwrap_or(0.0);
     let (server_cpu, own_cpu) = cpu;
     let d = delivered as f64;
     json!({
         "ok": delivered == expected && corrupt == 0 && errors == 0,
         "clients": n_clients,
+        "messages": m,
+        "bursts": bursts,
         "delivered": delivered,
         "expected": expected,
         "lost": expected.saturating_sub(delivered),
@@ -299,7 +371,8 @@ fn delivery_report(
         "error": first_error,
         "first_bad": first_bad,
         "elapsed_s": elapsed,
-        "last_ms": elapsed * 1e3,
+        // Mean time from a burst's trigger to its last message.
+        "last_ms": elapsed * 1e3 / bursts.max(1) as f64,
         "msgs_per_s": per(d, elapsed),
         "server_cpu_s": server_cpu,
         "server_cpu_us_per_msg": server_cpu.map(|c| c * 1e6 / d),
@@ -308,15 +381,17 @@ fn delivery_report(
     })
 }
 
-/// `fanout`: client 0 sends `ping-all` (n, payload); everyone counts `msg`s.
+/// `fanout`: `--bursts` times, client 0 sends `ping-all` (n, payload) and
+/// everyone counts the `msg`s.
 async fn fanout(args: &Args) -> Result<Value, String> {
     let n = args.clients.unwrap_or(1000);
     let m = args.messages;
+    let bursts = args.bursts;
     let clients = connect_all(args, n).await?;
     let p = payload("fanout-", args.payload);
-    let expected = Arc::new(format!("42[\"msg\",{p}]"));
-    let command = format!("42[\"ping-all\",{m},{p}]");
-    let (go_tx, go_rx) = watch::channel(false);
+    let expected: Arc<[u8]> = format!("42[\"msg\",{p}]").into_bytes().into();
+    let command: Arc<str> = format!("42[\"ping-all\",{m},{p}]").into();
+    let (go_tx, sync) = sync_pair();
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout * 0.8);
     let tasks: Vec<_> = clients
         .into_iter()
@@ -324,44 +399,35 @@ async fn fanout(args: &Args) -> Result<Value, String> {
         .map(|(i, mut c)| {
             let expected = expected.clone();
             let command = command.clone();
-            let mut go = go_rx.clone();
+            let sync = sync.clone();
             tokio::spawn(async move {
-                if i == 0 {
-                    let _ = go.wait_for(|g| *g).await;
-                    if let Err(e) = c.send(command).await {
-                        return Received {
-                            got: 0,
-                            corrupt: 0,
-                            last: None,
-                            first_bad: None,
-                            error: Some(e),
-                        };
-                    }
-                }
-                receive(&mut c, &expected, m, deadline).await
+                let send = (i == 0).then_some((&*command, 1));
+                receive_bursts(&mut c, &expected, m, bursts, deadline, sync, send).await
             })
         })
         .collect();
     sleep(Duration::from_millis(500)).await;
     let cpu = CpuMark::now(args.server_pid);
     let t0 = Instant::now();
-    let _ = go_tx.send(true);
+    coordinate(&go_tx, &sync, n, bursts, deadline).await;
     let mut results = Vec::with_capacity(n);
     for t in tasks {
         results.push(t.await.map_err(|e| e.to_string())?);
     }
     let cpu = cpu.since(args.server_pid);
-    Ok(delivery_report(n, n * m, results, t0, cpu))
+    Ok(delivery_report(n, m, bursts, results, t0, cpu))
 }
 
-/// `rooms`: clients join rooms of `--room-size` (ack), then the first member
-/// of each room sends `bcast` (room, payload) `--messages` times.
+/// `rooms`: clients join rooms of `--room-size` (ack); then, `--bursts`
+/// times, the first member of each room sends `bcast` (room, payload)
+/// `--messages` times and every member counts the `msg`s of its room.
 async fn rooms(args: &Args) -> Result<Value, String> {
     let n = args.clients.unwrap_or(1000);
     let m = args.messages;
     let size = args.room_size;
+    let bursts = args.bursts;
     let clients = connect_all(args, n).await?;
-    let (go_tx, go_rx) = watch::channel(false);
+    let (go_tx, sync) = sync_pair();
     let (joined_tx, mut joined_rx) = mpsc::channel::<Result<(), String>>(n.max(1));
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout * 0.8);
     let payload_size = args.payload;
@@ -369,26 +435,19 @@ async fn rooms(args: &Args) -> Result<Value, String> {
         .into_iter()
         .enumerate()
         .map(|(i, mut c)| {
-            let mut go = go_rx.clone();
+            let sync = sync.clone();
             let joined = joined_tx.clone();
             tokio::spawn(async move {
                 let room = format!("r{}", i / size);
-                let fail = |e: String| Received {
-                    got: 0,
-                    corrupt: 0,
-                    last: None,
-                    first_bad: None,
-                    error: Some(e),
-                };
                 let join = async {
-                    c.send(format!("421[\"join\",\"{room}\"]")).await?;
+                    c.send(&format!("421[\"join\",\"{room}\"]")).await?;
                     loop {
                         let msg = c.recv().await?;
-                        if msg.starts_with("431[") {
+                        if msg.starts_with(b"431[") {
                             return Ok(());
                         }
                         if !msg.starts_with(AUTH_PREFIX) {
-                            return Err(format!("expected the join ack, got {msg:?}"));
+                            return Err(format!("expected the join ack, got {}", show(msg)));
                         }
                     }
                 };
@@ -397,18 +456,14 @@ async fn rooms(args: &Args) -> Result<Value, String> {
                     .unwrap_or_else(|_| Err("join ack timed out".into()));
                 let _ = joined.send(r.clone()).await;
                 if let Err(e) = r {
-                    return fail(e);
+                    sync.mark(bursts);
+                    return Received::failed(e);
                 }
                 let p = payload(&format!("{room}:"), payload_size);
                 let expected = format!("42[\"msg\",{p}]");
-                let _ = go.wait_for(|g| *g).await;
-                if i % size == 0 {
-                    let cmd = format!("42[\"bcast\",\"{room}\",{p}]");
-                    if let Err(e) = c.send_all(std::iter::repeat_n(cmd, m)).await {
-                        return fail(e);
-                    }
-                }
-                receive(&mut c, &expected, m, deadline).await
+                let cmd = format!("42[\"bcast\",\"{room}\",{p}]");
+                let send = (i % size == 0).then_some((cmd.as_str(), m));
+                receive_bursts(&mut c, expected.as_bytes(), m, bursts, deadline, sync, send).await
             })
         })
         .collect();
@@ -423,11 +478,11 @@ async fn rooms(args: &Args) -> Result<Value, String> {
     sleep(Duration::from_millis(300)).await;
     let cpu = CpuMark::now(args.server_pid);
     let t0 = Instant::now();
-    let _ = go_tx.send(true);
+    coordinate(&go_tx, &sync, n, bursts, deadline).await;
     let mut results = Vec::with_capacity(n);
     for t in tasks {
         results.push(t.await.map_err(|e| e.to_string())?);
     }
     let cpu = cpu.since(args.server_pid);
-    Ok(delivery_report(n, n * m, results, t0, cpu))
+    Ok(delivery_report(n, m, bursts, results, t0, cpu))
 }
