@@ -741,3 +741,28 @@ pub fn run_session_script(script: &[u8], mut app: impl FnMut(&mut SessionHarness
 pub fn check_session(script: &[u8]) {
     run_session_script(script, |_, _| {});
 }
+
+/// Runs `check` on every file of the committed corpus `fuzz/corpus/<target>/`
+/// (found from `manifest_dir`, a crate directory of this workspace), in name
+/// order: the stable replay of a fuzz target that the crates' tests share.
+///
+/// # Panics
+/// If the corpus is missing or has fewer than 8 seeds, or if `check` panics
+/// (the failing file is printed first). Test support only.
+#[allow(clippy::panic)]
+pub fn replay_corpus(manifest_dir: &str, target: &str, check: fn(&[u8])) {
+    let dir = std::path::Path::new(manifest_dir)
+        .join("../fuzz/corpus")
+        .join(target);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut paths: Vec<std::path::PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    assert!(paths.len() >= 8, "{}: too few seeds", dir.display());
+    for path in paths {
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // Printed only when the test fails: names the input that broke the check.
+        eprintln!("{target}: {}", path.display());
+        check(&data);
+    }
+}

@@ -3,32 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::PathBuf;
-
-/// Every file of `fuzz/corpus/<target>/`, sorted by name.
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let data = std::fs::read(&path).unwrap();
-            (path, data)
-        })
-        .collect();
-    files.sort();
-    assert!(files.len() >= 8, "{}: too few seeds", dir.display());
-    files
-}
-
 fn replay(target: &str, check: fn(&[u8])) {
-    for (path, data) in corpus(target) {
-        // Printed only when the test fails: names the input that broke the check.
-        eprintln!("{target}: {}", path.display());
-        check(&data);
-    }
+    engineio::fuzzing::replay_corpus(env!("CARGO_MANIFEST_DIR"), target, check);
 }
 
 #[test]
