@@ -29,17 +29,29 @@ pub struct ServeOptions {
     /// How long a client may take to send a request's headers (slow-drip
     /// clients are disconnected). Default [`HEADER_READ_TIMEOUT`].
     pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) accepted, in bytes
+    /// (min 8 192). The handshake's URI and headers are kept for the session's
+    /// life, so this bounds that memory per session. Default 32 KiB (Node
+    /// allows 16 KiB of headers); larger heads get 431.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             header_read_timeout: HEADER_READ_TIMEOUT,
+            max_header_bytes: 32 * 1024,
         }
     }
 }
 
 impl ServeOptions {
+    /// Sets [`max_header_bytes`](Self::max_header_bytes) (at least 8 192).
+    pub fn max_header_bytes(mut self, n: usize) -> Self {
+        self.max_header_bytes = n.max(8192);
+        self
+    }
+
     /// Sets [`header_read_timeout`](Self::header_read_timeout).
     pub fn header_read_timeout(mut self, d: Duration) -> Self {
         self.header_read_timeout = d;
@@ -92,6 +104,7 @@ where
     S::Future: Send + 'static,
 {
     let header_timeout = options.header_read_timeout;
+    let max_head = options.max_header_bytes.max(8192);
     tokio::pin!(shutdown);
     loop {
         let (stream, addr) = tokio::select! {
@@ -115,6 +128,7 @@ where
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
+                .max_header_size(max_head)
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades();
             if let Err(e) = conn.await {

@@ -496,3 +496,33 @@ async fn slow_reader_is_cut_off_while_200_others_get_every_message() {
     assert_eq!(ws_recv_text(&mut ws).await, "4newcomer");
     let _ = ws.close(None).await;
 }
+
+/// A handshake whose request head is larger than `max_header_bytes` (32 KiB by
+/// default) is refused with 431 and opens no session: the URI and headers a
+/// session keeps for its life stay bounded. Other clients are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_head_is_refused_without_a_session() {
+    let server = Server::start(EngineConfig::default()).await;
+    let long = "a".repeat(40 * 1024);
+    let res = support::request(
+        server.addr,
+        "GET",
+        &format!("/engine.io/?EIO=4&transport=polling&x={long}"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(res.status, 431);
+    assert_eq!(server.engine.session_count(), 0);
+    // Just under the limit is fine.
+    let ok = "a".repeat(16 * 1024);
+    let res = support::request(
+        server.addr,
+        "GET",
+        &format!("/engine.io/?EIO=4&transport=polling&x={ok}"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(res.status, 200);
+}
