@@ -73,6 +73,25 @@ impl Args {
         }
     }
 
+    /// The same arguments after an event name: `[event, ...args]`, the shape
+    /// of an event's data (and of a server-side event between nodes).
+    pub fn with_event(mut self, event: &str) -> Self {
+        self.values.insert(0, Value::String(event.to_owned()));
+        self
+    }
+
+    /// Splits `[event, ...args]` into the event name (if the first value is a
+    /// string) and the arguments after it.
+    pub fn split_event(mut self) -> (Option<String>, Args) {
+        match self.values.first() {
+            Some(Value::String(_)) => match self.values.remove(0) {
+                Value::String(e) => (Some(e), self),
+                _ => (None, self),
+            },
+            _ => (None, self),
+        }
+    }
+
     /// Number of arguments.
     pub fn len(&self) -> usize {
         self.values.len()
@@ -145,6 +164,16 @@ impl EncodedPacket {
         EncodedPacket::new(&BinaryPacket::event(nsp, Value::Array(data), args.bins, id))
     }
 
+    /// Encodes an EVENT (or BINARY_EVENT) whose data `[event, ...args]` is given whole.
+    pub(crate) fn event_data(nsp: &str, data: Args, id: Option<u64>) -> Self {
+        EncodedPacket::new(&BinaryPacket::event(
+            nsp,
+            Value::Array(data.values),
+            data.bins,
+            id,
+        ))
+    }
+
     /// Encodes an ACK (or BINARY_ACK).
     pub(crate) fn ack(nsp: &str, args: Args, id: u64) -> Self {
         EncodedPacket::new(&BinaryPacket::ack(
@@ -153,6 +182,39 @@ impl EncodedPacket {
             args.bins,
             id,
         ))
+    }
+
+    /// Encodes any packet (header and attachments), e.g. one a cluster adapter
+    /// received from another node.
+    pub fn from_binary_packet(packet: &BinaryPacket) -> Self {
+        EncodedPacket::new(packet)
+    }
+
+    /// Decodes the packet back (header and attachments): what a cluster adapter
+    /// publishes to other nodes.
+    ///
+    /// # Errors
+    /// Never for packets built by this crate; a parse error otherwise.
+    pub fn to_binary_packet(&self) -> Result<BinaryPacket, crate::ParseError> {
+        let limits = crate::packet::Limits {
+            max_attachments: usize::MAX,
+            max_nsp_len: usize::MAX,
+            ..crate::packet::Limits::default()
+        };
+        let packet = crate::packet::decode(self.text(), &limits)?;
+        let attachments = self
+            .msgs
+            .iter()
+            .skip(1)
+            .filter_map(|m| match m {
+                Message::Binary(b) => Some(b.clone()),
+                Message::Text(_) => None,
+            })
+            .collect();
+        Ok(BinaryPacket {
+            packet,
+            attachments,
+        })
     }
 
     /// The Engine.IO messages: the header, then each attachment.

@@ -20,6 +20,10 @@ pub enum Error {
     TooManyPendingAcks,
     /// The configuration is invalid.
     InvalidConfig(&'static str),
+    /// The adapter (e.g. a cluster backend) failed.
+    Adapter(String),
+    /// Other nodes did not answer in time.
+    Timeout(String),
 }
 
 impl fmt::Display for Error {
@@ -31,6 +35,8 @@ impl fmt::Display for Error {
             Error::Disconnected => f.write_str("socket disconnected"),
             Error::TooManyPendingAcks => f.write_str("too many pending acks"),
             Error::InvalidConfig(why) => write!(f, "invalid config: {why}"),
+            Error::Adapter(why) => write!(f, "adapter: {why}"),
+            Error::Timeout(what) => f.write_str(what),
         }
     }
 }

@@ -364,9 +364,34 @@ impl SocketIo {
         self.main().emit(event, data)
     }
 
-    /// The sockets of `/`.
-    pub async fn fetch_sockets(&self) -> Vec<Socket> {
+    /// The sockets of `/`, on every node of the cluster.
+    ///
+    /// # Errors
+    /// If other nodes cannot be asked or do not answer in time.
+    pub async fn fetch_sockets(&self) -> Result<Vec<crate::RemoteSocket>, Error> {
         self.main().fetch_sockets().await
+    }
+
+    /// Sends an event to the server-side handlers of the other nodes (on `/`);
+    /// see [`Namespace::server_side_emit`].
+    ///
+    /// # Errors
+    /// If the argument does not serialize or the adapter cannot publish.
+    pub fn server_side_emit<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), Error> {
+        self.of("/").server_side_emit(event, data)
+    }
+
+    /// Sets a server-side event handler on `/`; see [`Namespace::on_server_event`].
+    pub fn on_server_event<F, Fut>(&self, event: impl Into<String>, f: F)
+    where
+        F: Fn(crate::Args, crate::ServerAck) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.of("/").on_server_event(event, f)
     }
 
     /// Makes every socket of `/` join `rooms`.

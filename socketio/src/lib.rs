@@ -54,12 +54,14 @@ mod io;
 mod ns;
 mod operators;
 pub mod packet;
+mod remote;
+mod server_events;
 mod socket;
 
 pub use ack::AckSender;
 pub use adapter::{
-    Adapter, AdapterFactory, BroadcastFlags, BroadcastOptions, MemoryAdapter, RecoveryStore, Room,
-    SessionState,
+    Adapter, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter,
+    RecoveryStore, RemoteAcks, Room, SessionState, SocketInfo,
 };
 pub use config::{RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
@@ -67,8 +69,10 @@ pub use error::{AckError, Error, ParseError};
 pub use handshake::Handshake;
 pub use io::{DynamicNamespace, SocketIo, SocketIoBuilder};
 pub use ns::{ConnectError, LocalNamespace, Namespace};
-pub use operators::{AckResponses, BroadcastOperator, IntoRooms};
+pub use operators::{AckResponses, BroadcastOperator, IntoRooms, PendingAcks};
 pub use packet::Binary;
+pub use remote::RemoteSocket;
+pub use server_events::ServerAck;
 pub use socket::{
     BoxFuture, DisconnectReason, Socket, SocketId, SocketWithTimeout, VolatileSocket,
 };

@@ -3,13 +3,18 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use serde_json::Value;
 
-use crate::adapter::{Adapter, AdapterFactory};
+use crate::adapter::{Adapter, AdapterFactory, BroadcastOptions, Room, SocketInfo};
 use crate::config::SocketIoConfig;
-use crate::operators::{BroadcastOperator, IntoRooms};
+use crate::encoded::Args;
+use crate::error::{AckError, Error};
+use crate::operators::{BroadcastOperator, IntoRooms, PendingAcks};
+use crate::remote::RemoteSocket;
+use crate::server_events::{ServerAck, ServerEventHandlers};
 use crate::socket::{BoxFuture, Socket, SocketId};
 
 /// Why a middleware refused a connection; reaches the client's `connect_error`
@@ -56,11 +61,13 @@ pub(crate) type Middleware =
     Arc<dyn Fn(Socket) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
 pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) -> BoxFuture<()> + Send + Sync>;
 
-/// Middlewares and connection handler, shared by a dynamic namespace's children.
+/// Middlewares, connection handler and server-side event handlers, shared
+/// by a dynamic namespace's children.
 #[derive(Default)]
 pub(crate) struct NsHandlers {
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
     pub(crate) on_connect: RwLock<Option<ConnectHandler>>,
+    pub(crate) server_events: RwLock<ServerEventHandlers>,
 }
 
 impl NsHandlers {
@@ -241,6 +248,87 @@ impl LocalNamespace {
             .upgrade()
             .and_then(|ns| ns.config.connection_state_recovery.clone())
     }
+
+    fn local_operator(&self, opts: &BroadcastOptions) -> Option<BroadcastOperator> {
+        let mut op = BroadcastOperator::with_options(self.inner.upgrade()?, opts.clone());
+        op = op.local();
+        Some(op)
+    }
+
+    /// Describes the local sockets that `opts` selects (for a remote fetch).
+    pub fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
+        let Some(ns) = self.inner.upgrade() else {
+            return Vec::new();
+        };
+        ns.adapter()
+            .sockets(opts)
+            .iter()
+            .filter_map(|id| ns.get(id))
+            .map(|s| RemoteSocket::local(s).info().clone())
+            .collect()
+    }
+
+    /// Makes the local sockets that `opts` selects join `rooms`.
+    pub fn add_sockets(&self, opts: &BroadcastOptions, rooms: Vec<Room>) {
+        if let Some(op) = self.local_operator(opts) {
+            op.sockets_join(rooms);
+        }
+    }
+
+    /// Makes the local sockets that `opts` selects leave `rooms`.
+    pub fn del_sockets(&self, opts: &BroadcastOptions, rooms: Vec<Room>) {
+        if let Some(op) = self.local_operator(opts) {
+            op.sockets_leave(rooms);
+        }
+    }
+
+    /// Disconnects the local sockets that `opts` selects.
+    pub async fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
+        if let Some(op) = self.local_operator(opts) {
+            op.disconnect_sockets(close).await;
+        }
+    }
+
+    /// Sends an event (`data` = `[event, ...args]`) with a fresh ack id to
+    /// the local sockets that `opts` selects; the returned acks resolve as
+    /// they arrive, until `timeout`.
+    pub fn broadcast_with_ack(
+        &self,
+        data: Args,
+        opts: &BroadcastOptions,
+        timeout: Duration,
+    ) -> PendingAcks {
+        match self.local_operator(opts) {
+            Some(op) => op.start_acks(data, timeout).1,
+            None => PendingAcks::empty(),
+        }
+    }
+
+    /// Runs this namespace's handler for a server-side event another node sent
+    /// (`data` = `[event, ...args]`); an event without a handler is dropped
+    /// (and `ack` with it).
+    pub fn dispatch_server_event(&self, data: Args, ack: ServerAck) {
+        let Some(ns) = self.inner.upgrade() else {
+            return;
+        };
+        let (event, args) = data.split_event();
+        let Some(event) = event else {
+            tracing::debug!(nsp = %ns.name, "server-side event without a name dropped");
+            return;
+        };
+        let handler = ns
+            .handlers
+            .server_events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&event);
+        match handler {
+            Some(h) => {
+                tokio::spawn(h(args, ack));
+            }
+            None => tracing::debug!(nsp = %ns.name, %event, "no handler for server-side event"),
+        }
+    }
 }
 
 /// A namespace: where handlers and middlewares are registered, and an entry
@@ -314,6 +402,91 @@ impl Namespace {
     /// The adapter (rooms, delivery).
     pub fn adapter(&self) -> &dyn Adapter {
         self.inner.adapter()
+    }
+
+    /// Sets the handler of a server-side event that other nodes of a cluster
+    /// send with [`server_side_emit`](Self::server_side_emit) (the reference's
+    /// `io.on(event, ...)`). It gets the event's arguments and, when the
+    /// sender waits for answers, a [`ServerAck`] to answer with.
+    pub fn on_server_event<F, Fut>(&self, event: impl Into<String>, f: F)
+    where
+        F: Fn(Args, ServerAck) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.inner
+            .handlers
+            .server_events
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(event.into(), f);
+    }
+
+    /// Sends an event to the server-side handlers of every *other* node of
+    /// the cluster (nothing happens with a single node).
+    ///
+    /// # Errors
+    /// If the arguments do not serialize or the adapter cannot publish.
+    pub fn server_side_emit<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), Error> {
+        self.inner
+            .adapter()
+            .server_side_emit(&Args::one(data)?.with_event(event))
+    }
+
+    /// As [`server_side_emit`](Self::server_side_emit), and waits for one
+    /// answer per other node (the adapter's request timeout applies).
+    ///
+    /// # Errors
+    /// [`AckError::Send`] if the arguments do not serialize or the request
+    /// fails; [`AckError::Timeout`] if some node did not answer in time;
+    /// [`AckError::Decode`] if an answer does not fit `R`.
+    pub async fn server_side_emit_with_ack<T, R>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<Vec<R>, AckError>
+    where
+        T: serde::Serialize + ?Sized,
+        R: serde::de::DeserializeOwned,
+    {
+        let args = Args::one(data)
+            .map_err(|e| AckError::Send(e.to_string()))?
+            .with_event(event);
+        let answers = self
+            .inner
+            .adapter()
+            .server_side_emit_with_ack(&args)
+            .await
+            .map_err(|e| match e {
+                Error::Timeout(_) => AckError::Timeout,
+                e => AckError::Send(e.to_string()),
+            })?;
+        answers
+            .iter()
+            .map(|a| a.get::<R>(0).map_err(|e| AckError::Decode(e.to_string())))
+            .collect()
+    }
+
+    /// How many nodes serve this namespace (1 without a cluster adapter).
+    ///
+    /// # Errors
+    /// If the adapter cannot tell (e.g. its backend is down).
+    pub async fn server_count(&self) -> Result<usize, Error> {
+        self.inner.adapter().server_count().await
+    }
+
+    /// Every room with at least one member, on any node, sorted.
+    ///
+    /// # Errors
+    /// If other nodes cannot be asked or do not answer in time.
+    pub async fn all_rooms(&self) -> Result<Vec<Room>, Error> {
+        let mut rooms: std::collections::BTreeSet<Room> =
+            self.inner.adapter().rooms().into_iter().collect();
+        rooms.extend(self.inner.adapter().remote_rooms().await?);
+        Ok(rooms.into_iter().collect())
     }
 
     fn operator(&self) -> BroadcastOperator {

@@ -1,18 +1,23 @@
 //! Broadcast operators: `to`, `except`, `volatile`, `local`, `timeout`, then
 //! `emit`, `emit_with_ack`, and the bulk operations on the selected sockets.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ack::parse_args;
-use crate::adapter::{BroadcastOptions, Room};
+use crate::adapter::{BroadcastOptions, RemoteAcks, Room};
 use crate::encoded::{Args, EncodedPacket};
 use crate::error::{AckError, Error};
 use crate::ns::NsInner;
-use crate::socket::{Socket, SocketId};
+use crate::remote::RemoteSocket;
+use crate::socket::SocketId;
 
 /// Anything that names one or more rooms.
 pub trait IntoRooms {
@@ -72,10 +77,65 @@ impl IntoRooms for &[String] {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct AckResponses {
-    /// Each answering socket with its ack arguments, in order of arrival.
+    /// Each answering socket of this node with its ack arguments.
     pub responses: Vec<(SocketId, Args)>,
-    /// Sockets that did not answer in time (or left).
+    /// Sockets of this node that did not answer in time (or left).
     pub missing: Vec<SocketId>,
+    /// Answers of sockets on other nodes (their first argument, as the
+    /// reference carries them), in order of arrival.
+    pub remote: Vec<Args>,
+    /// Whether some other node, or one of its sockets, did not answer in time.
+    pub remote_incomplete: bool,
+}
+
+impl AckResponses {
+    /// Whether every selected socket, on every node, answered in time.
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_empty() && !self.remote_incomplete
+    }
+
+    /// Every answer's arguments: this node's first, then the other nodes'.
+    pub fn all(&self) -> impl Iterator<Item = &Args> {
+        self.responses.iter().map(|(_, a)| a).chain(&self.remote)
+    }
+}
+
+type AckWait = std::pin::Pin<Box<dyn Future<Output = (SocketId, Option<Args>)> + Send>>;
+
+/// The acks of a broadcast to this node's sockets, resolved in order of
+/// arrival (for cluster adapters answering another node's broadcast).
+pub struct PendingAcks {
+    recipients: usize,
+    waits: FuturesUnordered<AckWait>,
+}
+
+impl std::fmt::Debug for PendingAcks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAcks")
+            .field("recipients", &self.recipients)
+            .field("waiting", &self.waits.len())
+            .finish()
+    }
+}
+
+impl PendingAcks {
+    pub(crate) fn empty() -> Self {
+        PendingAcks {
+            recipients: 0,
+            waits: FuturesUnordered::new(),
+        }
+    }
+
+    /// How many sockets the packet was sent to.
+    pub fn recipients(&self) -> usize {
+        self.recipients
+    }
+
+    /// The next socket that answered (`Some(args)`) or timed out / left
+    /// (`None`); `None` once every recipient is accounted for.
+    pub async fn next(&mut self) -> Option<(SocketId, Option<Args>)> {
+        self.waits.next().await
+    }
 }
 
 /// A selection of sockets (rooms, exceptions, flags) to emit to or act on.
@@ -105,10 +165,11 @@ impl std::fmt::Debug for BroadcastOperator {
 
 impl BroadcastOperator {
     pub(crate) fn new(ns: Arc<NsInner>) -> Self {
-        BroadcastOperator {
-            ns,
-            opts: BroadcastOptions::default(),
-        }
+        Self::with_options(ns, BroadcastOptions::default())
+    }
+
+    pub(crate) fn with_options(ns: Arc<NsInner>, opts: BroadcastOptions) -> Self {
+        BroadcastOperator { ns, opts }
     }
 
     /// Adds target rooms (union with those already given).
@@ -183,8 +244,9 @@ impl BroadcastOperator {
         Ok(())
     }
 
-    /// Emits and collects every selected socket's ack, parsed as `R`, within
-    /// the timeout (the configured `ack_timeout` unless [`timeout`](Self::timeout) was given).
+    /// Emits and collects every selected socket's ack (on every node), parsed
+    /// as `R`, within the timeout (the configured `ack_timeout` unless
+    /// [`timeout`](Self::timeout) was given).
     ///
     /// # Errors
     /// [`AckError::Timeout`] if any socket did not answer in time; a decode error
@@ -196,78 +258,147 @@ impl BroadcastOperator {
     {
         let args = Args::one(data).map_err(|e| AckError::Send(e.to_string()))?;
         let all = self.emit_args_with_ack(event, args).await;
-        if !all.missing.is_empty() {
+        if !all.is_complete() {
             return Err(AckError::Timeout);
         }
-        all.responses
-            .iter()
-            .map(|(_, a)| parse_args::<R>(a).map_err(|e| AckError::Decode(e.to_string())))
+        all.all()
+            .map(|a| parse_args::<R>(a).map_err(|e| AckError::Decode(e.to_string())))
             .collect()
     }
 
-    /// Emits raw arguments and collects the acks that arrive within the timeout.
+    /// Emits raw arguments and collects the acks that arrive within the
+    /// timeout, from this node's sockets and (unless [`local`](Self::local))
+    /// from the other nodes'.
     pub async fn emit_args_with_ack(&self, event: &str, args: Args) -> AckResponses {
         let timeout = self.opts.timeout.unwrap_or(self.ns.config.ack_timeout);
+        let (packet, mut pending) = self.start_acks(args.with_event(event), timeout);
+        let local = async move {
+            let mut out = AckResponses::default();
+            while let Some((id, answer)) = pending.next().await {
+                match answer {
+                    Some(args) => out.responses.push((id, args)),
+                    None => out.missing.push(id),
+                }
+            }
+            out
+        };
+        let adapter = self.ns.adapter();
+        let remote = async {
+            if self.opts.flags.local {
+                RemoteAcks::new(Vec::new(), true)
+            } else {
+                adapter
+                    .remote_broadcast_with_ack(&packet, &self.opts, timeout)
+                    .await
+            }
+        };
+        let (mut out, remote) = tokio::join!(local, remote);
+        out.remote = remote.responses;
+        out.remote_incomplete = !remote.complete;
+        out
+    }
+
+    /// Sends `data` (`[event, ...args]`) with a fresh ack id to the selected
+    /// sockets of this node.
+    pub(crate) fn start_acks(&self, data: Args, timeout: Duration) -> (EncodedPacket, PendingAcks) {
         let id = self.ns.next_ack_id();
-        let packet = EncodedPacket::event(&self.ns.name, event, args, Some(id));
-        let mut waiting = Vec::new();
+        let packet = EncodedPacket::event_data(&self.ns.name, data, Some(id));
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pending = PendingAcks::empty();
         for sid in self.ns.adapter().sockets(&self.opts) {
             let Some(socket) = self.ns.get(&sid) else {
                 continue;
             };
-            if let Some(rx) = socket.register_ack(id) {
-                if socket.deliver(&packet, self.opts.flags.volatile) {
-                    waiting.push((socket, rx));
-                } else {
-                    socket.forget_ack(id);
-                }
+            let Some(rx) = socket.register_ack(id) else {
+                continue;
+            };
+            if !socket.deliver(&packet, self.opts.flags.volatile) {
+                socket.forget_ack(id);
+                continue;
             }
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut out = AckResponses::default();
-        for (socket, rx) in waiting {
-            match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok(args)) => out.responses.push((socket.id(), args)),
-                _ => {
-                    socket.forget_ack(id);
-                    out.missing.push(socket.id());
+            pending.recipients += 1;
+            pending.waits.push(Box::pin(async move {
+                match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(args)) => (sid, Some(args)),
+                    _ => {
+                        socket.forget_ack(id);
+                        (sid, None)
+                    }
                 }
-            }
+            }));
         }
-        out
+        (packet, pending)
     }
 
-    /// The selected sockets of this node.
-    pub async fn fetch_sockets(&self) -> Vec<Socket> {
-        self.ns
+    /// The selected sockets, on every node (unless [`local`](Self::local)):
+    /// this node's first.
+    ///
+    /// # Errors
+    /// If other nodes cannot be asked or do not all answer in time.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, Error> {
+        let mut out: Vec<RemoteSocket> = self
+            .ns
             .adapter()
             .sockets(&self.opts)
             .iter()
             .filter_map(|id| self.ns.get(id))
-            .collect()
+            .map(RemoteSocket::local)
+            .collect();
+        if !self.opts.flags.local {
+            let remote = self.ns.adapter().remote_fetch_sockets(&self.opts).await?;
+            out.extend(
+                remote
+                    .into_iter()
+                    .map(|info| RemoteSocket::remote(self.ns.clone(), info)),
+            );
+        }
+        Ok(out)
     }
 
-    /// Makes every selected socket join `rooms`.
+    /// Makes every selected socket (on every node, unless
+    /// [`local`](Self::local)) join `rooms`.
     pub fn sockets_join(&self, rooms: impl IntoRooms) {
         let rooms = rooms.into_rooms();
-        for id in self.ns.adapter().sockets(&self.opts) {
-            self.ns.adapter().add_all(&id, &rooms);
+        let adapter = self.ns.adapter();
+        for id in adapter.sockets(&self.opts) {
+            adapter.add_all(&id, &rooms);
+        }
+        if !self.opts.flags.local {
+            adapter.remote_add_sockets(&self.opts, &rooms);
         }
     }
 
-    /// Makes every selected socket leave `rooms`.
+    /// Makes every selected socket (on every node, unless
+    /// [`local`](Self::local)) leave `rooms`.
     pub fn sockets_leave(&self, rooms: impl IntoRooms) {
         let rooms = rooms.into_rooms();
-        for id in self.ns.adapter().sockets(&self.opts) {
+        let adapter = self.ns.adapter();
+        for id in adapter.sockets(&self.opts) {
             for room in &rooms {
-                self.ns.adapter().del(&id, room);
+                adapter.del(&id, room);
             }
+        }
+        if !self.opts.flags.local {
+            adapter.remote_del_sockets(&self.opts, &rooms);
         }
     }
 
-    /// Disconnects every selected socket (and closes their connections with `close`).
+    /// Disconnects every selected socket (on every node, unless
+    /// [`local`](Self::local)), and closes their connections with `close`.
     pub async fn disconnect_sockets(&self, close: bool) {
-        for socket in self.fetch_sockets().await {
+        if !self.opts.flags.local {
+            self.ns
+                .adapter()
+                .remote_disconnect_sockets(&self.opts, close);
+        }
+        let local: Vec<_> = self
+            .ns
+            .adapter()
+            .sockets(&self.opts)
+            .iter()
+            .filter_map(|id| self.ns.get(id))
+            .collect();
+        for socket in local {
             socket.disconnect(close).await;
         }
     }

@@ -367,7 +367,13 @@ async fn disconnecting_sees_rooms_disconnect_sees_them_cleared() {
                         let mut rooms = s.rooms();
                         rooms.sort();
                         // Still reachable while disconnecting.
-                        let reachable = !s.namespace().to("r1").fetch_sockets().await.is_empty();
+                        let reachable = !s
+                            .namespace()
+                            .to("r1")
+                            .fetch_sockets()
+                            .await
+                            .unwrap()
+                            .is_empty();
                         a.push(("disconnecting".to_owned(), reason, rooms, reachable));
                     }
                 });
@@ -375,7 +381,13 @@ async fn disconnecting_sees_rooms_disconnect_sees_them_cleared() {
                 s.on_disconnect(move |s: Socket, reason| {
                     let b = b.clone();
                     async move {
-                        let reachable = !s.namespace().to("r1").fetch_sockets().await.is_empty();
+                        let reachable = !s
+                            .namespace()
+                            .to("r1")
+                            .fetch_sockets()
+                            .await
+                            .unwrap()
+                            .is_empty();
                         b.push((
                             "disconnect".to_owned(),
                             reason,

@@ -14,7 +14,6 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use socketio::Socket;
 use support::{Client, Polling, QUIET, Server, WAIT, config};
 
 fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> BTreeSet<String> {
@@ -154,7 +153,7 @@ async fn rooms_are_cleared_on_disconnect() {
         set(server.io.of("/").adapter().rooms()),
         set([id2.as_str(), "shared"])
     );
-    let in_shared = server.io.to("shared").fetch_sockets().await;
+    let in_shared = server.io.to("shared").fetch_sockets().await.unwrap();
     assert_eq!(in_shared.len(), 1);
     assert_eq!(in_shared[0].id().to_string(), id2);
 }
@@ -168,36 +167,39 @@ async fn fetch_join_leave_and_disconnect_in_bulk() {
     server.socket("/", &ida).join("x");
     server.socket("/", &idb).join("x");
 
-    let ids = |v: Vec<Socket>| set(v.iter().map(|s| s.id().to_string()));
+    let ids = |v: Vec<socketio::RemoteSocket>| set(v.iter().map(|s| s.id().to_string()));
     assert_eq!(
-        ids(server.io.to("x").fetch_sockets().await),
+        ids(server.io.to("x").fetch_sockets().await.unwrap()),
         set([&*ida, &*idb])
     );
     assert_eq!(
-        ids(server.io.fetch_sockets().await),
+        ids(server.io.fetch_sockets().await.unwrap()),
         set([&*ida, &*idb, &*idc])
     );
     assert_eq!(
-        ids(server.io.except("x").fetch_sockets().await),
+        ids(server.io.except("x").fetch_sockets().await.unwrap()),
         set([&*idc])
     );
 
     server.io.to("x").sockets_join(["y", "z"]);
     assert_eq!(
-        ids(server.io.to("y").fetch_sockets().await),
+        ids(server.io.to("y").fetch_sockets().await.unwrap()),
         set([&*ida, &*idb])
     );
     server.io.except("x").sockets_join("y");
     assert_eq!(
-        ids(server.io.to("y").fetch_sockets().await),
+        ids(server.io.to("y").fetch_sockets().await.unwrap()),
         set([&*ida, &*idb, &*idc])
     );
     server.io.to(ida.as_str()).sockets_leave(["y", "x"]);
     assert_eq!(
-        ids(server.io.to("y").fetch_sockets().await),
+        ids(server.io.to("y").fetch_sockets().await.unwrap()),
         set([&*idb, &*idc])
     );
-    assert_eq!(ids(server.io.to("x").fetch_sockets().await), set([&*idb]));
+    assert_eq!(
+        ids(server.io.to("x").fetch_sockets().await.unwrap()),
+        set([&*idb])
+    );
     assert_eq!(set(server.socket("/", &ida).rooms()), set([&*ida, "z"]));
 
     // disconnect_sockets(false): DISCONNECT packets, connections stay.
@@ -211,7 +213,7 @@ async fn fetch_join_leave_and_disconnect_in_bulk() {
             socketio::DisconnectReason::ServerNamespaceDisconnect
         );
     }
-    assert_eq!(ids(server.io.fetch_sockets().await), set([&*ida]));
+    assert_eq!(ids(server.io.fetch_sockets().await.unwrap()), set([&*ida]));
     let idb2 = b.join("/").await;
     c.join("/").await;
 
@@ -228,7 +230,7 @@ async fn fetch_join_leave_and_disconnect_in_bulk() {
     a.expect_closed().await;
     c.expect("41").await;
     c.expect_closed().await;
-    assert!(server.io.fetch_sockets().await.is_empty());
+    assert!(server.io.fetch_sockets().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,13 +160,12 @@ fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
         move |socket: Socket, room: Option<String>, ack: AckSender| {
             let io = io3.clone();
             async move {
-                let ids = room_selection(&io, &socket, room)
-                    .fetch_sockets()
-                    .await
-                    .iter()
-                    .map(|s| s.id().to_string())
-                    .collect();
-                let _ = ack.send(&sorted(ids));
+                let _ = match room_selection(&io, &socket, room).fetch_sockets().await {
+                    Ok(list) => {
+                        ack.send(&sorted(list.iter().map(|s| s.id().to_string()).collect()))
+                    }
+                    Err(e) => ack.send(&json!({ "error": e.to_string() })),
+                };
             }
         },
     );

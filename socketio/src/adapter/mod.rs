@@ -15,9 +15,71 @@ use std::time::Duration;
 pub use memory::MemoryAdapter;
 pub use recovery::{RecoveryStore, SessionState};
 
-use crate::encoded::EncodedPacket;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use crate::encoded::{Args, EncodedPacket};
+use crate::error::Error;
 use crate::ns::LocalNamespace;
 use crate::socket::SocketId;
+
+/// The future of an adapter's cluster operation.
+pub type AdapterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A socket as another node describes it (the fields of the reference's
+/// `RemoteSocket`): what a cluster-wide `fetch_sockets` returns for sockets
+/// that are not on this node.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SocketInfo {
+    /// The socket id.
+    pub id: SocketId,
+    /// Its handshake, in the reference's `socket.handshake` JSON shape.
+    pub handshake: Value,
+    /// Its rooms (including the one named by its id).
+    pub rooms: Vec<Room>,
+    /// Its `data`.
+    pub data: Value,
+}
+
+impl SocketInfo {
+    /// A description of a socket.
+    pub fn new(id: SocketId, handshake: Value, rooms: Vec<Room>, data: Value) -> Self {
+        SocketInfo {
+            id,
+            handshake,
+            rooms,
+            data,
+        }
+    }
+}
+
+/// What other nodes answered to a broadcast with acks.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RemoteAcks {
+    /// Each remote client's ack (its first argument), in order of arrival.
+    pub responses: Vec<Args>,
+    /// Whether every other node reported its recipients and every one of
+    /// them answered before the timeout.
+    pub complete: bool,
+}
+
+impl RemoteAcks {
+    /// Answers from other nodes.
+    pub fn new(responses: Vec<Args>, complete: bool) -> Self {
+        RemoteAcks {
+            responses,
+            complete,
+        }
+    }
+}
+
+fn ready<'a, T: Send + 'a>(v: T) -> AdapterFuture<'a, T> {
+    Box::pin(std::future::ready(v))
+}
 
 /// A room name. Every socket is also in the room named by its id.
 pub type Room = String;
@@ -51,6 +113,16 @@ pub struct BroadcastOptions {
 ///
 /// Implementations must be cheap to call on every emit: `broadcast` is on the
 /// hot path. The in-memory [`MemoryAdapter`] is the default.
+///
+/// # Clusters
+/// A multi-node adapter (e.g. the `socketio-redis` crate) also implements
+/// the `remote_*` methods and [`server_count`](Adapter::server_count): they
+/// act on the *other* nodes only; the caller does the local part itself
+/// through the sync methods above them. Their defaults describe a single
+/// node (nothing elsewhere). `broadcast` is the exception: a cluster adapter
+/// delivers locally *and* publishes, unless `opts.flags.local` is set. A
+/// node that hears from another one acts on its own sockets through
+/// [`LocalNamespace`].
 pub trait Adapter: Send + Sync + 'static {
     /// Adds a socket to rooms.
     fn add_all(&self, id: &SocketId, rooms: &[Room]);
@@ -67,6 +139,75 @@ pub trait Adapter: Send + Sync + 'static {
     /// Delivers an encoded packet to every socket `opts` selects; returns how
     /// many local sockets it was queued for.
     fn broadcast(&self, packet: &EncodedPacket, opts: &BroadcastOptions) -> usize;
+
+    // ----- clusters (optional; defaults: a single node) --------------------
+
+    /// How many nodes serve this namespace, this one included.
+    fn server_count(&self) -> AdapterFuture<'_, Result<usize, Error>> {
+        ready(Ok(1))
+    }
+
+    /// Every room that has a member on another node.
+    fn remote_rooms(&self) -> AdapterFuture<'_, Result<Vec<Room>, Error>> {
+        ready(Ok(Vec::new()))
+    }
+
+    /// The sockets that `opts` selects on other nodes.
+    fn remote_fetch_sockets<'a>(
+        &'a self,
+        opts: &'a BroadcastOptions,
+    ) -> AdapterFuture<'a, Result<Vec<SocketInfo>, Error>> {
+        let _ = opts;
+        ready(Ok(Vec::new()))
+    }
+
+    /// Makes the sockets `opts` selects on other nodes join `rooms`.
+    fn remote_add_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        let _ = (opts, rooms);
+    }
+
+    /// Makes the sockets `opts` selects on other nodes leave `rooms`.
+    fn remote_del_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        let _ = (opts, rooms);
+    }
+
+    /// Disconnects the sockets `opts` selects on other nodes.
+    fn remote_disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
+        let _ = (opts, close);
+    }
+
+    /// Sends `packet` (an event with an ack id the caller registered locally)
+    /// to the sockets `opts` selects on other nodes, and collects their acks
+    /// until each node's recipients answered or `timeout` passed.
+    fn remote_broadcast_with_ack<'a>(
+        &'a self,
+        packet: &'a EncodedPacket,
+        opts: &'a BroadcastOptions,
+        timeout: Duration,
+    ) -> AdapterFuture<'a, RemoteAcks> {
+        let _ = (packet, opts, timeout);
+        ready(RemoteAcks::new(Vec::new(), true))
+    }
+
+    /// Sends an event (`data` = `[event, ...args]`) to the other nodes'
+    /// server-side handlers ([`Namespace::on_server_event`](crate::Namespace::on_server_event)).
+    ///
+    /// # Errors
+    /// If it cannot be published.
+    fn server_side_emit(&self, data: &Args) -> Result<(), Error> {
+        let _ = data;
+        Ok(())
+    }
+
+    /// As [`server_side_emit`](Adapter::server_side_emit), and collects one
+    /// answer per other node.
+    fn server_side_emit_with_ack<'a>(
+        &'a self,
+        data: &'a Args,
+    ) -> AdapterFuture<'a, Result<Vec<Args>, Error>> {
+        let _ = data;
+        ready(Ok(Vec::new()))
+    }
 
     // ----- connection state recovery (optional) ---------------------------
 
