@@ -9,7 +9,8 @@
 //!   room, sender included), `ping-all` (n, payload: n times emit `msg` with
 //!   payload to all sockets of `/` through the broadcast path).
 //!
-//! Namespace `/custom`: emit `auth` with the CONNECT auth payload.
+//! Namespace `/custom`: emit `auth` with the CONNECT auth payload; the bench
+//! events. Both `/` and `/custom` serve the cluster events of `cluster.rs`.
 //!
 //! Test events on `/` (used by conformance/test/socketio-*.test.js), each
 //! acking its result:
@@ -96,13 +97,6 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
     socket.on(
-        "leave",
-        |socket: Socket, room: String, ack: AckSender| async move {
-            socket.leave(&room);
-            let _ = ack.send_many(&());
-        },
-    );
-    socket.on(
         "rooms",
         |socket: Socket, _: Value, ack: AckSender| async move {
             let _ = ack.send(&sorted(socket.rooms()));
@@ -151,21 +145,6 @@ fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
                 responses.sort_by(|a, b| a.0.cmp(&b.0));
                 let missing = sorted(r.missing.iter().map(|id| id.to_string()).collect());
                 let _ = ack.send(&json!({ "responses": responses, "missing": missing }));
-            }
-        },
-    );
-    let io3 = io.clone();
-    socket.on(
-        "fetch",
-        move |socket: Socket, room: Option<String>, ack: AckSender| {
-            let io = io3.clone();
-            async move {
-                let _ = match room_selection(&io, &socket, room).fetch_sockets().await {
-                    Ok(list) => {
-                        ack.send(&sorted(list.iter().map(|s| s.id().to_string()).collect()))
-                    }
-                    Err(e) => ack.send(&json!({ "error": e.to_string() })),
-                };
             }
         },
     );
@@ -233,16 +212,60 @@ fn emit_auth(socket: &Socket) {
     let _ = socket.emit("auth", &auth);
 }
 
-/// Builds the Socket.IO app.
-pub(crate) fn socketio_app(config: SocketIoConfig) -> Result<SocketIo, socketio::Error> {
-    let io = SocketIo::new(config)?;
+/// The events served on both `/` and `/custom`: the bench events and the
+/// cluster events (see `cluster.rs`).
+fn base_events(io: &SocketIo, socket: &Socket) {
+    emit_auth(socket);
+    crate::cluster::socket_events(io, socket);
+    socket.on_args("echo", |_s, args: Args, ack: AckSender| async move {
+        let _ = ack.send_args(args);
+    });
+    socket.on(
+        "join",
+        |socket: Socket, room: String, ack: AckSender| async move {
+            socket.join(room);
+            let _ = ack.send_many(&());
+        },
+    );
+    socket.on_args("bcast", |socket: Socket, args: Args, _ack| async move {
+        let _ = crate::cluster::select(&socket.namespace(), args.values().first())
+            .emit_args("msg", raw_arg(&args, 1));
+    });
+    socket.on_args("ping-all", |socket: Socket, args: Args, _ack| async move {
+        let n = args.get::<u64>(0).unwrap_or(0).min(100_000);
+        let payload = raw_arg(&args, 1);
+        let all = socket.namespace().all();
+        for _ in 0..n {
+            let _ = all.emit_args("msg", payload.clone());
+        }
+    });
+}
+
+/// Argument `i`, binary attachments kept.
+fn raw_arg(args: &Args, i: usize) -> Args {
+    let v = args.values().get(i).cloned().unwrap_or(Value::Null);
+    Args::from_parts(vec![v], args.binary().to_vec())
+}
+
+/// Builds the Socket.IO app; `adapter` replaces the in-memory one (e.g. the
+/// Redis adapter), `port` is what the `sse-ack` server-side handler answers.
+pub(crate) fn socketio_app(
+    config: SocketIoConfig,
+    adapter: Option<socketio::AdapterFactory>,
+    port: u16,
+) -> Result<SocketIo, socketio::Error> {
+    let mut builder = SocketIo::builder(config);
+    if let Some(f) = adapter {
+        builder = builder.adapter(move |ns| f(ns));
+    }
+    let io = builder.build()?;
     let io2 = io.clone();
     let reasons: Reasons = Arc::default();
     io.on_connection(move |socket: Socket| {
         let io = io2.clone();
         let reasons = reasons.clone();
         async move {
-            emit_auth(&socket);
+            base_events(&io, &socket);
             test_events(&io, &socket, &reasons);
             socket.on_args("message", |socket: Socket, args: Args, _ack| async move {
                 let _ = socket.emit_args("message-back", args);
@@ -253,43 +276,15 @@ pub(crate) fn socketio_app(config: SocketIoConfig) -> Result<SocketIo, socketio:
                     let _ = ack.send_args(args);
                 },
             );
-            socket.on_args("echo", |_s, args: Args, ack: AckSender| async move {
-                let _ = ack.send_args(args);
-            });
-            socket.on(
-                "join",
-                |socket: Socket, room: String, ack: AckSender| async move {
-                    socket.join(room);
-                    let _ = ack.send_many(&());
-                },
-            );
-            let io_b = io.clone();
-            socket.on_args("bcast", move |_s, args: Args, _ack| {
-                let io = io_b.clone();
-                async move {
-                    let Ok(room) = args.get::<String>(0) else {
-                        return;
-                    };
-                    let payload = args.get::<serde_json::Value>(1).unwrap_or_default();
-                    let _ = io.to(room).emit("msg", &payload);
-                }
-            });
-            let io_p = io.clone();
-            socket.on_args("ping-all", move |_s, args: Args, _ack| {
-                let io = io_p.clone();
-                async move {
-                    let n = args.get::<u64>(0).unwrap_or(0).min(100_000);
-                    let payload = args.get::<serde_json::Value>(1).unwrap_or_default();
-                    for _ in 0..n {
-                        let _ = io.emit("msg", &payload);
-                    }
-                }
-            });
         }
     });
-    io.of("/custom").on_connection(|socket: Socket| async move {
-        emit_auth(&socket);
+    let io3 = io.clone();
+    io.of("/custom").on_connection(move |socket: Socket| {
+        let io = io3.clone();
+        async move { base_events(&io, &socket) }
     });
+    crate::cluster::server_events(&io.of("/"), port);
+    crate::cluster::server_events(&io.of("/custom"), port);
     let mw = io.of("/mw");
     mw.use_middleware(|socket: Socket| async move {
         if socket.handshake().auth.get("token").and_then(Value::as_str) == Some("ok") {

@@ -5,13 +5,15 @@
 //! conformance-server [--port 3000] [--ping-interval 25000] [--ping-timeout 20000]
 //!                    [--max-payload 1000000] [--connect-timeout 45000] [--log-level info]
 //!                    [--recovery-duration ms]   (connection state recovery on, default app)
+//!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
 //! conformance-server --app client-suites [--port-a 3000] [--port-b 3210] [--log-level info]
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
 //!   back, except the text `server-close`, which makes the server close the session.
 //! - `/socket.io/`: Socket.IO, CORS any origin; see `app.rs`.
 //!
-//! Prints `listening on 127.0.0.1:PORT` once ready; exits on SIGTERM / SIGINT.
+//! Prints `listening on 127.0.0.1:PORT` once ready (with `--redis`: once the
+//! adapter's subscriptions are live); exits on SIGTERM / SIGINT.
 //!
 //! `--app client-suites` serves instead what the official clients' own test
 //! suites expect (see [`client_suites`]) and prints
@@ -24,6 +26,7 @@ use socketio::SocketIoConfig;
 
 mod app;
 mod client_suites;
+mod cluster;
 
 #[derive(Debug)]
 struct Args {
@@ -39,6 +42,8 @@ struct Args {
     port_b: u16,
     /// Connection state recovery for the default app (`--recovery-duration ms`).
     recovery_ms: Option<u64>,
+    /// Redis adapter URL (`--redis`).
+    redis: Option<String>,
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -70,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
         port_a: 3000,
         port_b: 3210,
         recovery_ms: None,
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -89,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
             "--port-a" => args.port_a = value.parse().map_err(|e| bad(&e))?,
             "--port-b" => args.port_b = value.parse().map_err(|e| bad(&e))?,
             "--recovery-duration" => args.recovery_ms = Some(value.parse().map_err(|e| bad(&e))?),
+            "--redis" => args.redis = Some(value),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -173,25 +180,6 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let io = match app::socketio_app(
-        SocketIoConfig::default()
-            .engine(
-                EngineConfig::default()
-                    .path("/socket.io/")
-                    .ping_interval(Duration::from_millis(args.ping_interval))
-                    .ping_timeout(Duration::from_millis(args.ping_timeout))
-                    .max_payload(args.max_payload)
-                    .cors(Cors::any()),
-            )
-            .connect_timeout(Duration::from_millis(args.connect_timeout))
-            .with_recovery(args.recovery_ms),
-    ) {
-        Ok(io) => io,
-        Err(e) => {
-            eprintln!("conformance-server: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -206,6 +194,56 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let redis = match &args.redis {
+        Some(url) => {
+            match socketio_redis::RedisAdapter::connect(
+                url,
+                socketio_redis::RedisAdapterConfig::default(),
+            )
+            .await
+            {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("conformance-server: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
+    let factory: Option<socketio::AdapterFactory> = redis
+        .as_ref()
+        .map(|r| std::sync::Arc::new(r.factory()) as socketio::AdapterFactory);
+    let io = match app::socketio_app(
+        SocketIoConfig::default()
+            .engine(
+                EngineConfig::default()
+                    .path("/socket.io/")
+                    .ping_interval(Duration::from_millis(args.ping_interval))
+                    .ping_timeout(Duration::from_millis(args.ping_timeout))
+                    .max_payload(args.max_payload)
+                    .cors(Cors::any()),
+            )
+            .connect_timeout(Duration::from_millis(args.connect_timeout))
+            .with_recovery(args.recovery_ms),
+        factory,
+        addr.port(),
+    ) {
+        Ok(io) => io,
+        Err(e) => {
+            eprintln!("conformance-server: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Some(r) = &redis {
+        if tokio::time::timeout(Duration::from_secs(10), r.ready())
+            .await
+            .is_err()
+        {
+            eprintln!("conformance-server: redis subscriptions not live after 10 s");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     println!("listening on {addr}");
     let router = {
         let engine = engine.clone();

@@ -32,6 +32,11 @@ impl MemoryAdapter {
         }
     }
 
+    /// Whether `room` has at least one member.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.rooms.contains_key(room)
+    }
+
     fn is_excluded(&self, id: &SocketId, except: &HashSet<Room>) -> bool {
         !except.is_empty()
             && self

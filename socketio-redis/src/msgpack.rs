@@ -1,0 +1,509 @@
+//! MessagePack as notepack.io 3.0 (the Node adapter's default parser)
+//! writes and reads it, mapped to and from the JSON values of the `socketio`
+//! crate, whose binary parts are placeholders into a list of attachments.
+//!
+//! Pure: no I/O. Encoding follows notepack byte for byte: str-keyed maps in
+//! insertion order, the smallest integer width, every non-integer number as
+//! float64, strings as `str`, attachments as `bin`. Decoding accepts any
+//! valid MessagePack: `bin` becomes a placeholder and an attachment, a
+//! timestamp (ext −1) its ISO-8601 text (what `JSON.stringify` makes of a
+//! Date), other extensions (notepack 2's ext 0) `null`, non-finite floats
+//! `null`, non-string map keys their text. Input is untrusted: lengths are
+//! checked against the bytes left before anything is allocated, and nesting
+//! is bounded by [`MAX_DEPTH`].
+
+use std::fmt;
+
+use bytes::Bytes;
+use rmp::Marker;
+use rmp::decode::RmpRead;
+use serde_json::{Map, Number, Value};
+
+/// The deepest nesting of arrays and maps accepted, as serde_json's own limit.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why a MessagePack value could not be read or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MsgpackError {
+    /// The input ended inside a value.
+    Truncated,
+    /// Bytes were left after the value.
+    TrailingBytes(usize),
+    /// A marker that MessagePack reserves (0xc1).
+    Reserved,
+    /// Arrays or maps nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// A placeholder names an attachment that does not exist.
+    BadPlaceholder(u64),
+    /// A length that does not fit MessagePack's 32 bits.
+    TooLong,
+}
+
+impl fmt::Display for MsgpackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MsgpackError::Truncated => f.write_str("msgpack: truncated input"),
+            MsgpackError::TrailingBytes(n) => write!(f, "msgpack: {n} trailing bytes"),
+            MsgpackError::Reserved => f.write_str("msgpack: reserved marker 0xc1"),
+            MsgpackError::TooDeep => write!(f, "msgpack: nested deeper than {MAX_DEPTH}"),
+            MsgpackError::BadPlaceholder(n) => write!(f, "msgpack: no attachment #{n}"),
+            MsgpackError::TooLong => f.write_str("msgpack: length over 2^32"),
+        }
+    }
+}
+
+impl std::error::Error for MsgpackError {}
+
+// ----- encoding ------------------------------------------------------------
+
+/// Encodes `value`, whose placeholders `{"_placeholder":true,"num":n}` name
+/// `attachments[n]` (written as `bin`).
+///
+/// # Errors
+/// A placeholder without its attachment, or a length over 2^32.
+pub fn encode(value: &Value, attachments: &[Bytes]) -> Result<Vec<u8>, MsgpackError> {
+    let mut out = Vec::with_capacity(64);
+    write_value(&mut out, value, attachments)?;
+    Ok(out)
+}
+
+/// The attachment a placeholder names, if `v` is one.
+fn placeholder(v: &Map<String, Value>) -> Option<u64> {
+    if v.len() == 2 && v.get("_placeholder") == Some(&Value::Bool(true)) {
+        v.get("num").and_then(Value::as_u64)
+    } else {
+        None
+    }
+}
+
+fn len32(n: usize) -> Result<u32, MsgpackError> {
+    u32::try_from(n).map_err(|_| MsgpackError::TooLong)
+}
+
+fn write_value(out: &mut Vec<u8>, v: &Value, bins: &[Bytes]) -> Result<(), MsgpackError> {
+    // Writing into a Vec cannot fail; the results are io::Result<()> of a Vec.
+    match v {
+        Value::Null => out.push(0xc0),
+        Value::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_str(out, s)?,
+        Value::Array(a) => {
+            let _ = rmp::encode::write_array_len(out, len32(a.len())?);
+            for item in a {
+                write_value(out, item, bins)?;
+            }
+        }
+        Value::Object(m) => {
+            if let Some(num) = placeholder(m) {
+                let data = usize::try_from(num)
+                    .ok()
+                    .and_then(|i| bins.get(i))
+                    .ok_or(MsgpackError::BadPlaceholder(num))?;
+                let _ = rmp::encode::write_bin_len(out, len32(data.len())?);
+                out.extend_from_slice(data);
+                return Ok(());
+            }
+            let _ = rmp::encode::write_map_len(out, len32(m.len())?);
+            for (k, item) in m {
+                write_str(out, k)?;
+                write_value(out, item, bins)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) -> Result<(), MsgpackError> {
+    let _ = rmp::encode::write_str_len(out, len32(s.len())?);
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+fn write_number(out: &mut Vec<u8>, n: &Number) {
+    if let Some(u) = n.as_u64() {
+        let _ = rmp::encode::write_uint(out, u);
+    } else if let Some(i) = n.as_i64() {
+        let _ = rmp::encode::write_sint(out, i);
+    } else {
+        let f = n.as_f64().unwrap_or(0.0);
+        // JavaScript has one number type: notepack writes an integral value
+        // as an integer whatever it was parsed from.
+        if f.is_finite() && f.fract() == 0.0 {
+            if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                let _ = rmp::encode::write_uint(out, f as u64);
+                return;
+            }
+            if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                let _ = rmp::encode::write_sint(out, f as i64);
+                return;
+            }
+        }
+        let _ = rmp::encode::write_f64(out, f);
+    }
+}
+
+// ----- decoding ------------------------------------------------------------
+
+/// Decodes one value that spans all of `input`; `bin` parts become
+/// placeholders into the returned attachments.
+///
+/// # Errors
+/// Any malformed, truncated or too deep input; trailing bytes.
+pub fn decode(input: &[u8]) -> Result<(Value, Vec<Bytes>), MsgpackError> {
+    let mut rd = Reader {
+        buf: rmp::decode::Bytes::new(input),
+        bins: Vec::new(),
+    };
+    let v = rd.value(0)?;
+    let left = rd.buf.remaining_slice().len();
+    if left != 0 {
+        return Err(MsgpackError::TrailingBytes(left));
+    }
+    Ok((v, rd.bins))
+}
+
+struct Reader<'a> {
+    buf: rmp::decode::Bytes<'a>,
+    bins: Vec<Bytes>,
+}
+
+impl<'a> Reader<'a> {
+    fn left(&self) -> usize {
+        self.buf.remaining_slice().len()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], MsgpackError> {
+        let rest = self.buf.remaining_slice();
+        let (head, tail) = rest.split_at_checked(n).ok_or(MsgpackError::Truncated)?;
+        self.buf = rmp::decode::Bytes::new(tail);
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], MsgpackError> {
+        let mut b = [0u8; N];
+        self.buf
+            .read_exact_buf(&mut b)
+            .map_err(|_| MsgpackError::Truncated)?;
+        Ok(b)
+    }
+
+    fn u8(&mut self) -> Result<u8, MsgpackError> {
+        Ok(u8::from_be_bytes(self.array()?))
+    }
+    fn u16(&mut self) -> Result<u16, MsgpackError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+    fn u32(&mut self) -> Result<u32, MsgpackError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn len(&mut self, n: u32) -> Result<usize, MsgpackError> {
+        usize::try_from(n).map_err(|_| MsgpackError::TooLong)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, MsgpackError> {
+        let marker =
+            rmp::decode::read_marker(&mut self.buf).map_err(|_| MsgpackError::Truncated)?;
+        Ok(match marker {
+            Marker::Null => Value::Null,
+            Marker::True => Value::Bool(true),
+            Marker::False => Value::Bool(false),
+            Marker::FixPos(n) => Value::from(n),
+            Marker::FixNeg(n) => Value::from(n),
+            Marker::U8 => Value::from(self.u8()?),
+            Marker::U16 => Value::from(self.u16()?),
+            Marker::U32 => Value::from(self.u32()?),
+            Marker::U64 => Value::from(u64::from_be_bytes(self.array()?)),
+            Marker::I8 => Value::from(i8::from_be_bytes(self.array()?)),
+            Marker::I16 => Value::from(i16::from_be_bytes(self.array()?)),
+            Marker::I32 => Value::from(i32::from_be_bytes(self.array()?)),
+            Marker::I64 => Value::from(i64::from_be_bytes(self.array()?)),
+            Marker::F32 => float(f64::from(f32::from_be_bytes(self.array()?))),
+            Marker::F64 => float(f64::from_be_bytes(self.array()?)),
+            Marker::FixStr(n) => self.string(usize::from(n))?,
+            Marker::Str8 => {
+                let n = self.u8()?;
+                self.string(usize::from(n))?
+            }
+            Marker::Str16 => {
+                let n = self.u16()?;
+                self.string(usize::from(n))?
+            }
+            Marker::Str32 => {
+                let n = self.u32()?;
+                let n = self.len(n)?;
+                self.string(n)?
+            }
+            Marker::Bin8 => {
+                let n = self.u8()?;
+                self.bin(usize::from(n))?
+            }
+            Marker::Bin16 => {
+                let n = self.u16()?;
+                self.bin(usize::from(n))?
+            }
+            Marker::Bin32 => {
+                let n = self.u32()?;
+                let n = self.len(n)?;
+                self.bin(n)?
+            }
+            Marker::FixArray(n) => self.seq(usize::from(n), depth)?,
+            Marker::Array16 => {
+                let n = self.u16()?;
+                self.seq(usize::from(n), depth)?
+            }
+            Marker::Array32 => {
+                let n = self.u32()?;
+                let n = self.len(n)?;
+                self.seq(n, depth)?
+            }
+            Marker::FixMap(n) => self.map(usize::from(n), depth)?,
+            Marker::Map16 => {
+                let n = self.u16()?;
+                self.map(usize::from(n), depth)?
+            }
+            Marker::Map32 => {
+                let n = self.u32()?;
+                let n = self.len(n)?;
+                self.map(n, depth)?
+            }
+            Marker::FixExt1 => self.ext(1)?,
+            Marker::FixExt2 => self.ext(2)?,
+            Marker::FixExt4 => self.ext(4)?,
+            Marker::FixExt8 => self.ext(8)?,
+            Marker::FixExt16 => self.ext(16)?,
+            Marker::Ext8 => {
+                let n = self.u8()?;
+                self.ext(usize::from(n))?
+            }
+            Marker::Ext16 => {
+                let n = self.u16()?;
+                self.ext(usize::from(n))?
+            }
+            Marker::Ext32 => {
+                let n = self.u32()?;
+                let n = self.len(n)?;
+                self.ext(n)?
+            }
+            Marker::Reserved => return Err(MsgpackError::Reserved),
+        })
+    }
+
+    fn string(&mut self, n: usize) -> Result<Value, MsgpackError> {
+        let raw = self.take(n)?;
+        Ok(Value::String(String::from_utf8_lossy(raw).into_owned()))
+    }
+
+    fn bin(&mut self, n: usize) -> Result<Value, MsgpackError> {
+        let raw = self.take(n)?;
+        let num = self.bins.len();
+        self.bins.push(Bytes::copy_from_slice(raw));
+        let mut m = Map::new();
+        m.insert("_placeholder".to_owned(), Value::Bool(true));
+        m.insert("num".to_owned(), Value::from(num));
+        Ok(Value::Object(m))
+    }
+
+    fn seq(&mut self, n: usize, depth: usize) -> Result<Value, MsgpackError> {
+        if depth >= MAX_DEPTH {
+            return Err(MsgpackError::TooDeep);
+        }
+        // Every element takes at least one byte: no allocation beyond the input.
+        if n > self.left() {
+            return Err(MsgpackError::Truncated);
+        }
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.value(depth + 1)?);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn map(&mut self, n: usize, depth: usize) -> Result<Value, MsgpackError> {
+        if depth >= MAX_DEPTH {
+            return Err(MsgpackError::TooDeep);
+        }
+        if n.saturating_mul(2) > self.left() {
+            return Err(MsgpackError::Truncated);
+        }
+        let mut out = Map::new();
+        for _ in 0..n {
+            let key = match self.value(depth + 1)? {
+                Value::String(s) => s,
+                Value::Null => "null".to_owned(),
+                other => other.to_string(),
+            };
+            let v = self.value(depth + 1)?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn ext(&mut self, n: usize) -> Result<Value, MsgpackError> {
+        let ty = i8::from_be_bytes(self.array()?);
+        let data = self.take(n)?;
+        if ty != -1 {
+            return Ok(Value::Null);
+        }
+        let (secs, nanos): (i64, u32) = match data.len() {
+            4 => {
+                let s: [u8; 4] = data.try_into().map_err(|_| MsgpackError::Truncated)?;
+                (i64::from(u32::from_be_bytes(s)), 0)
+            }
+            8 => {
+                let s: [u8; 8] = data.try_into().map_err(|_| MsgpackError::Truncated)?;
+                let v = u64::from_be_bytes(s);
+                ((v & 0x3_ffff_ffff) as i64, (v >> 34) as u32)
+            }
+            12 => {
+                let (n, s) = data.split_at(4);
+                let n: [u8; 4] = n.try_into().map_err(|_| MsgpackError::Truncated)?;
+                let s: [u8; 8] = s.try_into().map_err(|_| MsgpackError::Truncated)?;
+                (i64::from_be_bytes(s), u32::from_be_bytes(n))
+            }
+            _ => return Ok(Value::Null),
+        };
+        Ok(iso8601(secs, nanos).map_or(Value::Null, Value::String))
+    }
+}
+
+fn float(f: f64) -> Value {
+    // JSON.stringify writes NaN and ±Infinity as null.
+    Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+/// `Date.prototype.toJSON` of a timestamp: `YYYY-MM-DDTHH:MM:SS.mmmZ`, for
+/// years 0 to 9999 (`None` outside, where JavaScript's form differs).
+fn iso8601(secs: i64, nanos: u32) -> Option<String> {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    if !(0..=9999).contains(&y) {
+        return None;
+    }
+    Some(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        nanos / 1_000_000
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round(v: Value, bins: Vec<Bytes>) -> (Value, Vec<Bytes>) {
+        decode(&encode(&v, &bins).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn notepack_bytes() {
+        // Byte sequences notepack.io 3.0.1 writes for the same JS values.
+        let cases: Vec<(Value, &[u8])> = vec![
+            (json!(0), &[0x00]),
+            (json!(127), &[0x7f]),
+            (json!(128), &[0xcc, 0x80]),
+            (json!(65536), &[0xce, 0x00, 0x01, 0x00, 0x00]),
+            (json!(-1), &[0xff]),
+            (json!(-33), &[0xd0, 0xdf]),
+            (json!(1.5), &[0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]),
+            (json!(2.0), &[0x02]),
+            (json!("a"), &[0xa1, b'a']),
+            (json!(null), &[0xc0]),
+            (json!([true, false]), &[0x92, 0xc3, 0xc2]),
+            (json!({"a": 1}), &[0x81, 0xa1, b'a', 0x01]),
+        ];
+        for (v, bytes) in cases {
+            assert_eq!(encode(&v, &[]).unwrap(), bytes, "{v}");
+            let back = decode(bytes).unwrap().0;
+            if v != json!(2.0) {
+                assert_eq!(back, v);
+            }
+        }
+        let s = "x".repeat(40);
+        assert_eq!(encode(&json!(s), &[]).unwrap()[..2], [0xd9, 40]);
+    }
+
+    #[test]
+    fn placeholders_are_bin() {
+        let v = json!(["e", {"file": {"_placeholder": true, "num": 0}}]);
+        let bins = vec![Bytes::from_static(&[1, 2, 3])];
+        let enc = encode(&v, &bins).unwrap();
+        assert_eq!(
+            enc,
+            [
+                0x92, 0xa1, b'e', 0x81, 0xa4, b'f', b'i', b'l', b'e', 0xc4, 3, 1, 2, 3
+            ]
+        );
+        assert_eq!(round(v.clone(), bins.clone()), (v, bins));
+        assert_eq!(
+            encode(&json!({"_placeholder": true, "num": 1}), &[]),
+            Err(MsgpackError::BadPlaceholder(1))
+        );
+    }
+
+    #[test]
+    fn hostile_input_is_a_clean_error() {
+        // An array claiming 4 billion elements in 5 bytes.
+        assert_eq!(
+            decode(&[0xdd, 0xff, 0xff, 0xff, 0xff]),
+            Err(MsgpackError::Truncated)
+        );
+        assert_eq!(
+            decode(&[0xdf, 0xff, 0xff, 0xff, 0xff]),
+            Err(MsgpackError::Truncated)
+        );
+        assert_eq!(
+            decode(&[0xc6, 0xff, 0xff, 0xff, 0xff, 1]),
+            Err(MsgpackError::Truncated)
+        );
+        assert_eq!(decode(&[0xc1]), Err(MsgpackError::Reserved));
+        assert_eq!(decode(&[0xc0, 0xc0]), Err(MsgpackError::TrailingBytes(1)));
+        assert_eq!(decode(&[]), Err(MsgpackError::Truncated));
+        let deep = vec![0x91u8; 200];
+        assert_eq!(decode(&deep), Err(MsgpackError::TooDeep));
+    }
+
+    #[test]
+    fn odd_values() {
+        // NaN → null, non-string keys → text, ext 0 → null, timestamp → ISO.
+        assert_eq!(
+            decode(&[0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0]).unwrap().0,
+            json!(null)
+        );
+        assert_eq!(decode(&[0x81, 0x01, 0x02]).unwrap().0, json!({"1": 2}));
+        assert_eq!(decode(&[0xd4, 0x00, 0x00]).unwrap().0, json!(null));
+        let ts = [0xd6, 0xff, 0x00, 0x00, 0x00, 0x00];
+        assert_eq!(decode(&ts).unwrap().0, json!("1970-01-01T00:00:00.000Z"));
+        assert_eq!(
+            iso8601(1_700_000_000, 123_000_000).unwrap(),
+            "2023-11-14T22:13:20.123Z"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn strings_and_ints_round_trip(s in ".{0,40}", n in proptest::num::i64::ANY) {
+            let v = json!({"s": s, "n": n, "a": [n, s]});
+            proptest::prop_assert_eq!(round(v.clone(), vec![]).0, v);
+        }
+    }
+}
