@@ -72,6 +72,9 @@ impl Drop for NsAdapter {
 impl NsAdapter {
     pub(crate) fn create(ns: LocalNamespace, driver: Arc<Driver>) -> Arc<NsAdapter> {
         let nsp = ns.name();
+        if ns.recovery_config().is_some() {
+            tracing::warn!(%nsp, "connection state recovery is not supported with the Redis adapter (as with Node's); sockets will not be recovered");
+        }
         let channels = Channels::new(&driver.config.key, &nsp, &driver.uid);
         let adapter = Arc::new(NsAdapter {
             local: MemoryAdapter::new(ns.clone()),

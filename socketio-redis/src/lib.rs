@@ -50,6 +50,8 @@ mod adapter;
 mod config;
 mod driver;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod msgpack;
 pub mod wire;
 

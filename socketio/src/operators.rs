@@ -140,7 +140,7 @@ impl PendingAcks {
 
 /// A selection of sockets (rooms, exceptions, flags) to emit to or act on.
 /// Built from [`SocketIo`](crate::SocketIo), a [`Namespace`](crate::Namespace)
-/// or a [`Socket`] (which excludes itself).
+/// or a [`Socket`](crate::Socket) (which excludes itself).
 ///
 /// ```no_run
 /// # fn f(io: socketio::SocketIo) {
