@@ -154,18 +154,50 @@ pub fn decode(input: &[u8]) -> Result<(Value, Vec<Bytes>), MsgpackError> {
     let mut rd = Reader {
         buf: rmp::decode::Bytes::new(input),
         bins: Vec::new(),
+        replaced: false,
     };
-    let v = rd.value(0)?;
+    let mut v = rd.value(0)?;
     let left = rd.buf.remaining_slice().len();
     if left != 0 {
         return Err(MsgpackError::TrailingBytes(left));
     }
+    if rd.replaced && !rd.bins.is_empty() {
+        // A repeated map key dropped a value (the last one wins, as in
+        // JavaScript), or a key was turned into text: keep only the
+        // attachments still referenced.
+        let mut keep = Vec::new();
+        renumber(&mut v, &rd.bins, &mut keep);
+        return Ok((v, keep));
+    }
     Ok((v, rd.bins))
+}
+
+/// Renumbers the placeholders of `v` in order of appearance, moving the
+/// attachments they name from `bins` to `keep`.
+fn renumber(v: &mut Value, bins: &[Bytes], keep: &mut Vec<Bytes>) {
+    match v {
+        Value::Array(a) => a.iter_mut().for_each(|x| renumber(x, bins, keep)),
+        Value::Object(m) => {
+            if let Some(num) = placeholder(m) {
+                let data = usize::try_from(num).ok().and_then(|i| bins.get(i));
+                if let Some(data) = data {
+                    m.insert("num".to_owned(), Value::from(keep.len()));
+                    keep.push(data.clone());
+                }
+                return;
+            }
+            m.values_mut().for_each(|x| renumber(x, bins, keep));
+        }
+        _ => {}
+    }
 }
 
 struct Reader<'a> {
     buf: rmp::decode::Bytes<'a>,
     bins: Vec<Bytes>,
+    /// A map repeated a key (its earlier value was dropped), or had a key
+    /// that is not a string (turned into text): attachments may be orphaned.
+    replaced: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -331,11 +363,19 @@ impl<'a> Reader<'a> {
         for _ in 0..n {
             let key = match self.value(depth + 1)? {
                 Value::String(s) => s,
-                Value::Null => "null".to_owned(),
-                other => other.to_string(),
+                other => {
+                    // Attachments inside a key are dropped with it.
+                    self.replaced = true;
+                    match other {
+                        Value::Null => "null".to_owned(),
+                        other => other.to_string(),
+                    }
+                }
             };
             let v = self.value(depth + 1)?;
-            out.insert(key, v);
+            if out.insert(key, v).is_some() {
+                self.replaced = true;
+            }
         }
         Ok(Value::Object(out))
     }
@@ -475,6 +515,17 @@ mod tests {
         assert_eq!(decode(&[]), Err(MsgpackError::Truncated));
         let deep = vec![0x91u8; 200];
         assert_eq!(decode(&deep), Err(MsgpackError::TooDeep));
+    }
+
+    #[test]
+    fn repeated_keys_keep_attachments_consistent() {
+        // {"a": bin[1], "b": bin[2], "a": 3}: the first "a" is dropped, and its attachment with it.
+        let bytes = [
+            0x83, 0xa1, b'a', 0xc4, 1, 1, 0xa1, b'b', 0xc4, 1, 2, 0xa1, b'a', 0x03,
+        ];
+        let (v, bins) = decode(&bytes).unwrap();
+        assert_eq!(v, json!({"a": 3, "b": {"_placeholder": true, "num": 0}}));
+        assert_eq!(bins, [Bytes::from_static(&[2])]);
     }
 
     #[test]

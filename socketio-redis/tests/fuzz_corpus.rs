@@ -58,3 +58,16 @@ fn node_frames_decode_as_node_means_them() {
         [bytes::Bytes::from_static(&[0, 1, 2, 255])]
     );
 }
+
+/// Found by the `redis_frame` target (`fuzz/artifacts-found/redis_frame-binary-in-key`):
+/// binary inside a map key (turned into text) left an attachment that no placeholder
+/// named, which was still handed on; the same for a value dropped by a repeated key.
+#[test]
+fn binary_in_a_map_key_is_dropped_with_it() {
+    let bytes = std::fs::read(format!(
+        "{}/../fuzz/artifacts-found/redis_frame-binary-in-key",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    socketio_redis::fuzzing::check_frame(&bytes);
+}
