@@ -366,10 +366,9 @@ impl<'a> Reader<'a> {
                 other => {
                     // Attachments inside a key are dropped with it.
                     self.replaced = true;
-                    match other {
-                        Value::Null => "null".to_owned(),
-                        other => other.to_string(),
-                    }
+                    let mut key = String::new();
+                    js_key(&other, &mut key);
+                    key
                 }
             };
             let v = self.value(depth + 1)?;
@@ -405,6 +404,30 @@ impl<'a> Reader<'a> {
             _ => return Ok(Value::Null),
         };
         Ok(iso8601(secs, nanos).map_or(Value::Null, Value::String))
+    }
+}
+
+/// The property name JavaScript makes of a non-string map key (`String(key)`):
+/// linear in the key's size (never its JSON text, whose escaping would double
+/// at each level of nesting).
+fn js_key(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => out.push_str(s),
+        Value::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                // Inside an array, null becomes the empty string.
+                if !item.is_null() {
+                    js_key(item, out);
+                }
+            }
+        }
+        Value::Object(_) => out.push_str("[object Object]"),
     }
 }
 
@@ -526,6 +549,25 @@ mod tests {
         let (v, bins) = decode(&bytes).unwrap();
         assert_eq!(v, json!({"a": 3, "b": {"_placeholder": true, "num": 0}}));
         assert_eq!(bins, [Bytes::from_static(&[2])]);
+    }
+
+    #[test]
+    fn nested_map_keys_cost_linear_time() {
+        // A map whose key is a map whose key is a map...: 2^depth bytes if each
+        // level were turned into escaped JSON text (found by the fuzzer).
+        let mut bytes = vec![0x81u8; 100];
+        bytes.push(0xc0);
+        bytes.extend(std::iter::repeat_n(0xc0, 100));
+        let started = std::time::Instant::now();
+        let (v, _) = decode(&bytes).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(v, json!({"[object Object]": null}));
+        assert_eq!(
+            decode(&[0x81, 0x93, 0x01, 0xc0, 0xa1, b'x', 0x02])
+                .unwrap()
+                .0,
+            json!({"1,,x": 2})
+        );
     }
 
     #[test]
