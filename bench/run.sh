@@ -149,3 +149,13 @@ NOTES="Date: $(date -u '+%Y-%m-%d %H:%M UTC'). Machine: $(nproc) cores ($(grep -
 "$REPORT" --input "$RESULTS" --output "$OUT" --command "$CMD" --notes "$NOTES" --raw "bench/$RAW" --profile "$BENCH/profile.md" \
   --codec "$BENCH/target/criterion"
 echo "run.sh: wrote $OUT" >&2
+
+# Correctness gate (what the README's test command relies on in --quick mode):
+# every run must have delivered every message intact.
+BAD=$(grep -vc '"ok":true' "$RESULTS" || true)
+if [ "$BAD" != "0" ]; then
+  echo "run.sh: $BAD run(s) lost or corrupted messages or failed:" >&2
+  grep -v '"ok":true' "$RESULTS" | cut -c1-300 >&2
+  exit 1
+fi
+echo "run.sh: every run delivered every message intact" >&2

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
+use super::batched_read::BatchedRead;
 use crate::packet::{Message, Packet, Str};
 use crate::proto::{CloseReason, Conn, WsOutput};
 use crate::socket::{Received, Shared, now, run_timer};
@@ -21,20 +22,21 @@ use crate::socket::{Received, Shared, now, run_timer};
 /// An upgraded connection: the plain TCP stream when the server is ours (the
 /// HTTP layer's buffers are then freed), any hyper upgrade otherwise.
 enum Ws {
-    Tcp(WebSocketStream<TcpStream>),
-    Other(WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>),
+    Tcp(WebSocketStream<BatchedRead<TcpStream>>),
+    Other(WebSocketStream<BatchedRead<TokioIo<hyper::upgrade::Upgraded>>>),
 }
 
 /// How long a closed session's WebSocket may take to flush before it is dropped.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Socket buffers sized for many idle connections: tungstenite grows its read
-/// buffer as needed up to the message limit. Written frames collect in a
-/// small buffer and go out in one write per batch (`flush`).
+/// buffer as needed up to the message limit (reads themselves are batched by
+/// [`BatchedRead`]). Written frames collect in a buffer and go out in one
+/// write per batch (`flush`) or per 16 KiB.
 pub(crate) fn ws_config(max_payload: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(1024)
-        .write_buffer_size(4096)
+        .write_buffer_size(16 * 1024)
         .max_write_buffer_size(max_payload.saturating_mul(2).max(1 << 20))
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload))
@@ -55,11 +57,13 @@ async fn upgrade(on: OnUpgrade, max_payload: usize) -> Option<Ws> {
             // buffer is released.
             let early = parts.read_buf.to_vec();
             let tcp = parts.io.into_inner();
+            let tcp = BatchedRead::new(tcp);
             Ws::Tcp(WebSocketStream::from_partially_read(tcp, early, Role::Server, config).await)
         }
-        Err(upgraded) => Ws::Other(
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, config).await,
-        ),
+        Err(upgraded) => {
+            let io = BatchedRead::new(TokioIo::new(upgraded));
+            Ws::Other(WebSocketStream::from_raw_socket(io, Role::Server, config).await)
+        }
     })
 }
 
