@@ -10,7 +10,8 @@
 //!   payload to all sockets of `/` through the broadcast path).
 //!
 //! Namespace `/custom`: emit `auth` with the CONNECT auth payload; the bench
-//! events. Both `/` and `/custom` serve the cluster events of `cluster.rs`.
+//! events. Both `/` and `/custom` serve the cluster events of `cluster.rs`
+//! (with `--redis`; `leave` and `fetch` always).
 //!
 //! Test events on `/` (used by conformance/test/socketio-*.test.js), each
 //! acking its result:
@@ -214,9 +215,9 @@ fn emit_auth(socket: &Socket) {
 
 /// The events served on both `/` and `/custom`: the bench events and the
 /// cluster events (see `cluster.rs`).
-fn base_events(io: &SocketIo, socket: &Socket) {
+fn base_events(io: &SocketIo, socket: &Socket, cluster: bool) {
     emit_auth(socket);
-    crate::cluster::socket_events(io, socket);
+    crate::cluster::socket_events(io, socket, cluster);
     socket.on_args("echo", |_s, args: Args, ack: AckSender| async move {
         let _ = ack.send_args(args);
     });
@@ -254,6 +255,7 @@ pub(crate) fn socketio_app(
     adapter: Option<socketio::AdapterFactory>,
     port: u16,
 ) -> Result<SocketIo, socketio::Error> {
+    let cluster = adapter.is_some();
     let mut builder = SocketIo::builder(config);
     if let Some(f) = adapter {
         builder = builder.adapter(move |ns| f(ns));
@@ -265,7 +267,7 @@ pub(crate) fn socketio_app(
         let io = io2.clone();
         let reasons = reasons.clone();
         async move {
-            base_events(&io, &socket);
+            base_events(&io, &socket, cluster);
             test_events(&io, &socket, &reasons);
             socket.on_args("message", |socket: Socket, args: Args, _ack| async move {
                 let _ = socket.emit_args("message-back", args);
@@ -281,7 +283,7 @@ pub(crate) fn socketio_app(
     let io3 = io.clone();
     io.of("/custom").on_connection(move |socket: Socket| {
         let io = io3.clone();
-        async move { base_events(&io, &socket) }
+        async move { base_events(&io, &socket, cluster) }
     });
     crate::cluster::server_events(&io.of("/"), port);
     crate::cluster::server_events(&io.of("/custom"), port);

@@ -89,24 +89,16 @@ pub(crate) fn server_events(ns: &Namespace, port: u16) {
     });
 }
 
-/// The cluster events on one socket.
-pub(crate) fn socket_events(io: &SocketIo, socket: &Socket) {
+/// The cluster events on one socket: `leave` and `fetch` always (the
+/// single-node tests use them too), the others only when `cluster` (with
+/// `--redis`), so that the benchmarks' sockets carry no more handlers than
+/// the peers' do.
+pub(crate) fn socket_events(io: &SocketIo, socket: &Socket, cluster: bool) {
     socket.on(
         "leave",
         |socket: Socket, room: String, ack: AckSender| async move {
             socket.leave(&room);
             let _ = ack.send_many(&());
-        },
-    );
-    socket.on_args(
-        "bcast-except",
-        |socket: Socket, args: Args, _ack| async move {
-            let ns = socket.namespace();
-            let mut sel = select(&ns, args.values().first());
-            if let Some(except) = rooms_arg(args.values().get(1)) {
-                sel = sel.except(except);
-            }
-            let _ = sel.emit_args("msg", raw(&args, 2));
         },
     );
     socket.on_args(
@@ -121,6 +113,20 @@ pub(crate) fn socket_events(io: &SocketIo, socket: &Socket) {
                 }
                 Err(e) => ack.send(&error(e)),
             };
+        },
+    );
+    if !cluster {
+        return;
+    }
+    socket.on_args(
+        "bcast-except",
+        |socket: Socket, args: Args, _ack| async move {
+            let ns = socket.namespace();
+            let mut sel = select(&ns, args.values().first());
+            if let Some(except) = rooms_arg(args.values().get(1)) {
+                sel = sel.except(except);
+            }
+            let _ = sel.emit_args("msg", raw(&args, 2));
         },
     );
     socket.on_args(
