@@ -178,3 +178,86 @@ async fn message_over_max_payload_closes_with_1009() {
     let frame = ws_expect_closed(&mut ws).await.expect("a close frame");
     assert_eq!(frame.code, CloseCode::Size);
 }
+
+/// Our frames are written without tungstenite: every length encoding
+/// (7-bit, 16-bit, 64-bit) and a batch of many frames in one write arrive
+/// intact, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_of_every_length_class_arrive_intact() {
+    let server = Server::start(EngineConfig::default().max_payload(1_000_000)).await;
+    let (mut ws, sid, _) = server.ws_open().await;
+    let socket = server.engine.socket(&sid).unwrap();
+    let sizes = [
+        0usize, 1, 124, 125, 126, 127, 65_534, 65_535, 65_536, 200_000,
+    ];
+    for (i, n) in sizes.iter().enumerate() {
+        let text: String = std::iter::repeat_n(char::from(b'a' + i as u8), *n).collect();
+        socket.send_text(text.as_str()).unwrap();
+        socket.send_binary(Bytes::from(vec![i as u8; *n])).unwrap();
+    }
+    for (i, n) in sizes.iter().enumerate() {
+        let t = ws_recv_text(&mut ws).await;
+        assert_eq!(t.len(), n + 1, "text of {n}");
+        assert!(t[1..].bytes().all(|b| b == b'a' + i as u8));
+        match ws_next(&mut ws).await {
+            Some(WsMessage::Binary(b)) => {
+                assert_eq!(b.len(), *n, "binary of {n}");
+                assert!(b.iter().all(|x| *x == i as u8));
+            }
+            other => panic!("expected a binary frame, got {other:?}"),
+        }
+    }
+    // 2 000 small messages queued at once come out in order.
+    for i in 0..2000 {
+        socket.send_text(i.to_string().as_str()).unwrap();
+    }
+    for i in 0..2000 {
+        assert_eq!(ws_recv_text(&mut ws).await, format!("4{i}"));
+    }
+}
+
+/// A WebSocket-level ping gets its pong (we answer it ourselves).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_ping_gets_a_pong() {
+    use futures_util::StreamExt;
+    let server = server().await;
+    let (mut ws, sid, _) = server.ws_open().await;
+    ws.send(WsMessage::Ping(Bytes::from_static(b"are you there")))
+        .await
+        .unwrap();
+    let pong = support::within("pong", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(WsMessage::Pong(p))) => return p,
+                Some(Ok(_)) => continue,
+                other => panic!("connection ended: {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(&pong[..], b"are you there");
+    // The session is unaffected.
+    ws_send_text(&mut ws, "4still").await;
+    assert_eq!(ws_recv_text(&mut ws).await, "4still");
+    assert!(server.closed_now(&sid).is_none());
+}
+
+/// A client's close frame is answered with a close frame carrying its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_close_frame_is_echoed() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let server = server().await;
+    let (mut ws, sid, _) = server.ws_open().await;
+    ws.send(WsMessage::Close(Some(CloseFrame {
+        code: CloseCode::Away,
+        reason: "bye".into(),
+    })))
+    .await
+    .unwrap();
+    let frame = ws_expect_closed(&mut ws).await.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Away);
+    assert_eq!(
+        server.wait_closed(&sid).await.reason,
+        CloseReason::TransportClose
+    );
+}
