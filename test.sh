@@ -44,5 +44,8 @@ step "conformance: official clients against our server"
 step "chat demo: browser end-to-end test (headless Chromium)"
 chat-demo/e2e/run.sh
 
+step "benchmarks, quick mode: ours, socketioxide, Node (correctness only: every message delivered intact)"
+bench/run.sh --quick --output bench/target/BENCHMARKS-quick.md
+
 echo
 echo "all tests passed"

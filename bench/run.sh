@@ -2,7 +2,8 @@
 # Side-by-side benchmark: our conformance-server vs socketioxide vs Node socket.io.
 #
 #   bench/run.sh            3 rounds, full counts (~10 min), writes BENCHMARKS.md
-#   bench/run.sh --quick    1 round, small counts (smoke test, ~1 min)
+#   bench/run.sh --quick    1 round, small counts (smoke test, ~1 min; exits 1
+#                           if any run lost or corrupted a message)
 #   bench/run.sh --rounds 5 --servers "ours socketioxide" --scenarios "fanout rooms"
 #
 # The codec table comes from the last `cargo bench` in bench/codec, if any
@@ -10,8 +11,8 @@
 #
 # Each run: a fresh server process pinned to CPU 0, the load generator pinned
 # to CPU 1; servers interleaved (ours, socketioxide, node, ours, ...). Raw JSON
-# lines go to bench/results/last-run.jsonl (last-quick.jsonl for --quick), the
-# tables to BENCHMARKS.md (or --output FILE).
+# lines go to bench/results/last-run.jsonl (bench/target/last-quick.jsonl for
+# --quick), the tables to BENCHMARKS.md (or --output FILE).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,8 +61,9 @@ SX_BIN="$BENCH/target/release/socketioxide-server"
 LOADGEN="$BENCH/target/release/loadgen"
 REPORT="$BENCH/target/release/report"
 mkdir -p "$BENCH/results" "$BENCH/target/logs"
-# Raw lines of the last full run are kept with BENCHMARKS.md; a quick run's aside.
-if [ "$QUICK" = 1 ]; then RAW=results/last-quick.jsonl; else RAW=results/last-run.jsonl; fi
+# Raw lines of the last full run are kept with BENCHMARKS.md; a quick run's
+# (a smoke test, run by the README's test command) go to the ignored target/.
+if [ "$QUICK" = 1 ]; then RAW=target/last-quick.jsonl; else RAW=results/last-run.jsonl; fi
 RESULTS="$BENCH/$RAW"
 : > "$RESULTS"
 
@@ -153,6 +155,10 @@ echo "run.sh: wrote $OUT" >&2
 # Correctness gate (what the README's test command relies on in --quick mode):
 # every run must have delivered every message intact.
 BAD=$(grep -vc '"ok":true' "$RESULTS" || true)
+if [ ! -s "$RESULTS" ]; then
+  echo "run.sh: no run recorded" >&2
+  exit 1
+fi
 if [ "$BAD" != "0" ]; then
   echo "run.sh: $BAD run(s) lost or corrupted messages or failed:" >&2
   grep -v '"ok":true' "$RESULTS" | cut -c1-300 >&2
