@@ -77,7 +77,8 @@ impl std::fmt::Debug for RedisAdapter {
 }
 
 impl RedisAdapter {
-    /// Connects to Redis (`redis://host:port/db`, `rediss://`, `redis+unix://`).
+    /// Connects to Redis (`redis://[:password@]host:port[/db]`, `redis+unix:///path`).
+    /// TLS (`rediss://`) is not compiled in.
     ///
     /// # Errors
     /// A bad URL, or Redis not reachable now.
