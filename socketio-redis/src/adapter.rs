@@ -375,6 +375,20 @@ impl NsAdapter {
         Ok(n.saturating_sub(1))
     }
 
+    /// Asks every other node (one answer each); nothing to ask when alone.
+    async fn ask_others(
+        &self,
+        kind: u64,
+        what: &str,
+        build: impl FnOnce(&str) -> Vec<u8>,
+    ) -> Result<Vec<Value>, socketio::Error> {
+        let need = self.others().await?;
+        if need == 0 {
+            return Ok(Vec::new());
+        }
+        self.ask(kind, need, what, build).await
+    }
+
     /// Publishes a request and waits for `need` answers.
     async fn ask(
         &self,
@@ -514,13 +528,9 @@ impl Adapter for NsAdapter {
 
     fn remote_rooms(&self) -> AdapterFuture<'_, Result<Vec<Room>, socketio::Error>> {
         Box::pin(async move {
-            let need = self.others().await?;
-            if need == 0 {
-                return Ok(Vec::new());
-            }
             let uid = self.uid().to_owned();
             let items = self
-                .ask(kind::ALL_ROOMS, need, "allRooms", |rid| {
+                .ask_others(kind::ALL_ROOMS, "allRooms", |rid| {
                     wire::all_rooms_request(&uid, rid)
                 })
                 .await?;
@@ -533,13 +543,9 @@ impl Adapter for NsAdapter {
         opts: &'a BroadcastOptions,
     ) -> AdapterFuture<'a, Result<Vec<SocketInfo>, socketio::Error>> {
         Box::pin(async move {
-            let need = self.others().await?;
-            if need == 0 {
-                return Ok(Vec::new());
-            }
             let uid = self.uid().to_owned();
             let items = self
-                .ask(kind::REMOTE_FETCH, need, "fetchSockets", |rid| {
+                .ask_others(kind::REMOTE_FETCH, "fetchSockets", |rid| {
                     wire::fetch_request(&uid, rid, opts)
                 })
                 .await?;
@@ -633,14 +639,10 @@ impl Adapter for NsAdapter {
         data: &'a Args,
     ) -> AdapterFuture<'a, Result<Vec<Args>, socketio::Error>> {
         Box::pin(async move {
-            let need = self.others().await?;
-            if need == 0 {
-                return Ok(Vec::new());
-            }
             let v = wire::inline_binary(&Value::Array(data.values().to_vec()), data.binary());
             let uid = self.uid().to_owned();
             let items = self
-                .ask(kind::SERVER_SIDE_EMIT, need, "serverSideEmit", |rid| {
+                .ask_others(kind::SERVER_SIDE_EMIT, "serverSideEmit", |rid| {
                     wire::server_side_emit_request(&uid, Some(rid), &v)
                 })
                 .await?;

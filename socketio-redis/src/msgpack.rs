@@ -436,31 +436,14 @@ fn float(f: f64) -> Value {
     Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
 
-/// `Date.prototype.toJSON` of a timestamp: `YYYY-MM-DDTHH:MM:SS.mmmZ`, for
-/// years 0 to 9999 (`None` outside, where JavaScript's form differs).
+/// `Date.prototype.toJSON` of a timestamp (`None` before 1970 or past the
+/// range of a JavaScript `Date`).
 fn iso8601(secs: i64, nanos: u32) -> Option<String> {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    if !(0..=9999).contains(&y) {
-        return None;
-    }
-    Some(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        nanos / 1_000_000
-    ))
+    let ms = u64::try_from(secs)
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(u64::from(nanos / 1_000_000))?;
+    socketio::Handshake::iso_date(ms)
 }
 
 #[cfg(test)]

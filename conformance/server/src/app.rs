@@ -230,22 +230,16 @@ fn base_events(io: &SocketIo, socket: &Socket, cluster: bool) {
     );
     socket.on_args("bcast", |socket: Socket, args: Args, _ack| async move {
         let _ = crate::cluster::select(&socket.namespace(), args.values().first())
-            .emit_args("msg", raw_arg(&args, 1));
+            .emit_args("msg", crate::cluster::raw(&args, 1));
     });
     socket.on_args("ping-all", |socket: Socket, args: Args, _ack| async move {
         let n = args.get::<u64>(0).unwrap_or(0).min(100_000);
-        let payload = raw_arg(&args, 1);
+        let payload = crate::cluster::raw(&args, 1);
         let all = socket.namespace().all();
         for _ in 0..n {
             let _ = all.emit_args("msg", payload.clone());
         }
     });
-}
-
-/// Argument `i`, binary attachments kept.
-fn raw_arg(args: &Args, i: usize) -> Args {
-    let v = args.values().get(i).cloned().unwrap_or(Value::Null);
-    Args::from_parts(vec![v], args.binary().to_vec())
 }
 
 /// Builds the Socket.IO app; `adapter` replaces the in-memory one (e.g. the

@@ -43,7 +43,7 @@ pub(crate) fn select(ns: &Namespace, room: Option<&Value>) -> BroadcastOperator 
 }
 
 /// Argument `i`, binary attachments kept.
-fn raw(args: &Args, i: usize) -> Args {
+pub(crate) fn raw(args: &Args, i: usize) -> Args {
     let v = args.values().get(i).cloned().unwrap_or(Value::Null);
     Args::from_parts(vec![v], args.binary().to_vec())
 }
