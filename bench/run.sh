@@ -50,13 +50,14 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "run.sh: ulimit -n = $(ulimit -n)" >&2
 
 echo "run.sh: building (release)" >&2
+# The bench workspace always builds into bench/target (whatever CARGO_TARGET_DIR says).
 (cd "$ROOT" && cargo build --release -q -p conformance-server)
-(cd "$BENCH" && cargo build --release -q -p loadgen -p socketioxide-server)
+(cd "$BENCH" && CARGO_TARGET_DIR="$BENCH/target" cargo build --release -q -p loadgen -p socketioxide-server)
 if [ ! -d "$BENCH/servers/node/node_modules/socket.io" ]; then
   (cd "$BENCH/servers/node" && npm ci --no-audit --no-fund --silent)
 fi
 
-OURS_BIN="$ROOT/target/release/conformance-server"
+OURS_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/conformance-server"
 SX_BIN="$BENCH/target/release/socketioxide-server"
 LOADGEN="$BENCH/target/release/loadgen"
 REPORT="$BENCH/target/release/report"
