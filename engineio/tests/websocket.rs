@@ -184,7 +184,11 @@ async fn message_over_max_payload_closes_with_1009() {
 /// intact, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_of_every_length_class_arrive_intact() {
-    let server = Server::start(EngineConfig::default().max_payload(1_000_000)).await;
+    // Room for the 2 000 messages below however slowly the writer drains them.
+    let config = EngineConfig::default()
+        .max_payload(1_000_000)
+        .max_buffered_packets(5000);
+    let server = Server::start(config).await;
     let (mut ws, sid, _) = server.ws_open().await;
     let socket = server.engine.socket(&sid).unwrap();
     let sizes = [
