@@ -408,3 +408,45 @@ async fn a_silent_node_makes_requests_time_out() {
     a.io.emit("news", &1).unwrap();
     assert_eq!(c.event("news").await, [json!(1)]);
 }
+
+/// Requests Node 8.x nodes no longer send but a node still answers: SOCKETS (0)
+/// and the legacy one-socket join / disconnect forms, published by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_sockets_and_legacy_requests() {
+    let redis = Redis::start().await;
+    let a = node(&redis.url(), "A", RedisAdapterConfig::default()).await;
+    let mut c = Client::connect(&a, json!({"rooms": ["r"]})).await;
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut sub = client.get_async_pubsub().await.unwrap();
+    sub.subscribe("socket.io-response#/#").await.unwrap();
+    let mut publ = client.get_multiplexed_async_connection().await.unwrap();
+    let mut responses = sub.into_on_message();
+    let mut ask = async |body: Value| -> Value {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("socket.io-request#/#")
+            .arg(body.to_string())
+            .query_async(&mut publ)
+            .await
+            .unwrap();
+        let msg = within("a response", responses.next()).await.unwrap();
+        serde_json::from_slice(msg.get_payload_bytes()).unwrap()
+    };
+
+    let r = ask(json!({"uid": "other", "requestId": "R1", "type": 0, "rooms": ["r"]})).await;
+    assert_eq!(r, json!({"requestId": "R1", "sockets": [c.id]}));
+
+    let r =
+        ask(json!({"uid": "other", "type": 2, "sid": c.id, "room": "x", "requestId": "R2"})).await;
+    assert_eq!(r, json!({"requestId": "R2"}));
+    assert!(a.io.of("/").adapter().rooms().contains(&"x".to_owned()));
+
+    let r = ask(json!({"uid": "other", "type": 4, "sid": c.id, "close": false, "requestId": "R3"}))
+        .await;
+    assert_eq!(r, json!({"requestId": "R3"}));
+    loop {
+        if c.next_text().await == "1" {
+            break;
+        }
+    }
+}
