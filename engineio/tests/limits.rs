@@ -221,3 +221,30 @@ async fn shutdown_closes_every_session() {
     // The listener is gone.
     assert!(tokio::net::TcpStream::connect(server.addr).await.is_err());
 }
+
+/// The official client reports a POST over maxPayload as the error
+/// `TransportError` with description 413 only if it sees that 413 before its
+/// pending GET is answered (found with engine.io-client's own suite, "provides
+/// details when maxHttpBufferSize is reached (polling)": it failed about one run
+/// in three with 400). So the 413 goes out first and the session closes a moment
+/// later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_over_max_payload_is_answered_before_the_pending_get() {
+    let server = Server::start(EngineConfig::default().max_payload(1000)).await;
+    let (sid, _) = server.polling_open().await;
+    let target = server.url(&format!("transport=polling&sid={sid}"));
+    let mut get = start_request(server.addr, "GET", &target).await;
+    assert_held(&mut get, Duration::from_millis(50)).await;
+    let res = server
+        .post(&sid, format!("4{}", "x".repeat(1000)).as_bytes())
+        .await;
+    assert_eq!(res.status, 413);
+    // The GET is still held right after the 413 ...
+    assert_held(&mut get, Duration::from_millis(50)).await;
+    // ... and the session still closes by itself.
+    assert_eq!(
+        server.wait_closed(&sid).await.reason,
+        CloseReason::TransportError
+    );
+    let _ = finish_request(get, "GET").await;
+}

@@ -79,6 +79,10 @@ pub(crate) async fn get(shared: Arc<Shared>) -> Response<ResponseBody> {
 }
 
 /// A POST on an existing polling session.
+/// How long a session lives on after a POST over `max_payload` got its 413
+/// (the client closes it itself on the 413; this bounds a client that does not).
+const TOO_LARGE_CLOSE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(crate) async fn post<B>(
     shared: Arc<Shared>,
     req: http::Request<B>,
@@ -123,11 +127,20 @@ where
             let too_large = e
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
-            shared.with_wake(|s| s.close_now(CloseReason::TransportError));
             if too_large {
                 tracing::warn!(sid = %shared.sid, limit = max_payload, "POST body over max_payload; closing");
+                // The session closes a moment after this 413 goes out, not
+                // before: closing at once would answer the client's pending
+                // GET first, and the official client then reports that (or
+                // the 400 of its next GET) instead of the 413.
+                let later = shared.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(TOO_LARGE_CLOSE_DELAY).await;
+                    later.with_wake(|s| s.close_now(CloseReason::TransportError));
+                });
                 return plain_response(StatusCode::PAYLOAD_TOO_LARGE, "");
             }
+            shared.with_wake(|s| s.close_now(CloseReason::TransportError));
             tracing::warn!(sid = %shared.sid, error = %e, "POST body read failed; closing");
             return error_response(HandshakeError::BadRequest);
         }
