@@ -179,9 +179,8 @@ async fn message_over_max_payload_closes_with_1009() {
     assert_eq!(frame.code, CloseCode::Size);
 }
 
-/// Our frames are written without tungstenite: every length encoding
-/// (7-bit, 16-bit, 64-bit) and a batch of many frames in one write arrive
-/// intact, in order.
+/// Every length encoding (7-bit, 16-bit, 64-bit) and a batch of many frames
+/// arrive intact, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_of_every_length_class_arrive_intact() {
     // Room for the 2 000 messages below however slowly the writer drains them.
@@ -220,7 +219,7 @@ async fn frames_of_every_length_class_arrive_intact() {
     }
 }
 
-/// A WebSocket-level ping gets its pong (we answer it ourselves).
+/// A WebSocket-level ping gets its pong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_ping_gets_a_pong() {
     use futures_util::StreamExt;
