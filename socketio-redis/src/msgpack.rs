@@ -69,7 +69,7 @@ pub fn encode(value: &Value, attachments: &[Bytes]) -> Result<Vec<u8>, MsgpackEr
 }
 
 /// The attachment a placeholder names, if `v` is one.
-fn placeholder(v: &Map<String, Value>) -> Option<u64> {
+pub(crate) fn placeholder(v: &Map<String, Value>) -> Option<u64> {
     if v.len() == 2 && v.get("_placeholder") == Some(&Value::Bool(true)) {
         v.get("num").and_then(Value::as_u64)
     } else {

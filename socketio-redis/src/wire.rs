@@ -639,9 +639,7 @@ pub fn inline_binary(v: &Value, attachments: &[Bytes]) -> Value {
     match v {
         Value::Array(a) => Value::Array(a.iter().map(|x| inline_binary(x, attachments)).collect()),
         Value::Object(m) => {
-            let num = (m.len() == 2 && m.get("_placeholder") == Some(&Value::Bool(true)))
-                .then(|| m.get("num").and_then(Value::as_u64))
-                .flatten()
+            let num = msgpack::placeholder(m)
                 .and_then(|n| usize::try_from(n).ok())
                 .and_then(|n| attachments.get(n));
             match num {
