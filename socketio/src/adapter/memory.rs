@@ -1,6 +1,7 @@
 //! The default adapter: rooms in memory, delivery to this process's sockets.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use dashmap::DashMap;
 
@@ -16,14 +17,30 @@ pub struct MemoryAdapter {
     ns: LocalNamespace,
     rooms: DashMap<Room, HashSet<SocketId>>,
     sids: DashMap<SocketId, HashSet<Room>>,
-    recovery: Option<RecoveryStore>,
+    recovery: Option<Arc<RecoveryStore>>,
 }
 
 impl MemoryAdapter {
     /// An empty adapter delivering to the sockets of `ns`; it keeps the
-    /// recovery log if the server enables connection state recovery.
+    /// recovery log if the server enables connection state recovery, and then
+    /// (inside a tokio runtime) drops its expired entries periodically.
     pub fn new(ns: LocalNamespace) -> Self {
-        let recovery = ns.recovery_config().map(RecoveryStore::new);
+        let recovery = ns
+            .recovery_config()
+            .map(|c| Arc::new(RecoveryStore::new(c)));
+        if let (Some(store), Ok(rt)) = (&recovery, tokio::runtime::Handle::try_current()) {
+            let every = store.purge_interval();
+            let store = Arc::downgrade(store);
+            rt.spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match store.upgrade() {
+                        Some(store) => store.purge_expired(),
+                        None => return,
+                    }
+                }
+            });
+        }
         MemoryAdapter {
             ns,
             rooms: DashMap::new(),
@@ -128,7 +145,7 @@ impl Adapter for MemoryAdapter {
     }
 
     fn new_offset(&self) -> Option<String> {
-        self.recovery.as_ref().map(RecoveryStore::new_offset)
+        self.recovery.as_ref().map(|r| r.new_offset())
     }
 
     fn persist_packet(&self, offset: String, opts: &BroadcastOptions, packet: EncodedPacket) {

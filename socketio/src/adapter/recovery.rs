@@ -134,6 +134,30 @@ impl RecoveryStore {
         }
     }
 
+    /// Drops the expired sessions and events (they are otherwise dropped only
+    /// when new ones are kept; [`MemoryAdapter`](crate::MemoryAdapter) calls
+    /// this periodically, as the reference's in-memory adapter does).
+    pub fn purge_expired(&self) {
+        let now = Instant::now();
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, (_, at)| !self.expired(*at, now));
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        while log.front().is_some_and(|k| self.expired(k.at, now)) {
+            log.pop_front();
+        }
+    }
+
+    /// How often [`purge_expired`](Self::purge_expired) should run: the
+    /// maximum disconnection duration, within 1 s to 60 s.
+    pub fn purge_interval(&self) -> std::time::Duration {
+        self.config.max_disconnection_duration.clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(60),
+        )
+    }
+
     /// Takes a session back with the events it missed after `offset`.
     pub fn restore_session(
         &self,
@@ -230,6 +254,46 @@ mod tests {
         tokio::time::advance(Duration::from_secs(11)).await;
         assert!(store.restore_session("p", &o0).is_none());
         assert!(store.restore_session("unknown", &o0).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn purge_drops_what_expired_and_keeps_the_rest() {
+        let store = RecoveryStore::new(
+            RecoveryConfig::default().max_disconnection_duration(Duration::from_secs(10)),
+        );
+        assert_eq!(store.purge_interval(), Duration::from_secs(10));
+        store.persist_packet(store.new_offset(), &opts(&[], &[]), packet("old"));
+        store.persist_session(session("old", &[]));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        let recent = store.new_offset();
+        store.persist_packet(recent.clone(), &opts(&[], &[]), packet("recent"));
+        store.persist_session(session("recent", &[]));
+        assert_eq!(
+            (
+                store.sessions.lock().unwrap().len(),
+                store.log.lock().unwrap().len()
+            ),
+            (2, 2)
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        store.purge_expired();
+        assert_eq!(
+            (
+                store.sessions.lock().unwrap().len(),
+                store.log.lock().unwrap().len()
+            ),
+            (1, 1)
+        );
+        assert!(store.restore_session("recent", &recent).is_some());
+        tokio::time::advance(Duration::from_secs(11)).await;
+        store.purge_expired();
+        assert_eq!(
+            (
+                store.sessions.lock().unwrap().len(),
+                store.log.lock().unwrap().len()
+            ),
+            (0, 0)
+        );
     }
 
     #[tokio::test(start_paused = true)]
