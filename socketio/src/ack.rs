@@ -2,6 +2,7 @@
 //! the future that awaits one, and the responder for client→server acks.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -21,6 +22,15 @@ pub(crate) struct AckTable {
     pending: HashMap<u64, oneshot::Sender<Args>>,
 }
 
+/// Entries of every [`AckTable`] of this process (see [`pending_acks`]).
+static PENDING_ACKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Server→client acks awaiting an answer, summed over every socket of every
+/// server of this process (for metrics and leak checks).
+pub(crate) fn pending_acks() -> usize {
+    PENDING_ACKS.load(Ordering::Relaxed)
+}
+
 impl AckTable {
     /// Waits for the ack with `id`; `None` when `max` acks are already pending.
     pub(crate) fn register(&mut self, id: u64, max: usize) -> Option<oneshot::Receiver<Args>> {
@@ -28,13 +38,22 @@ impl AckTable {
             return None;
         }
         let (tx, rx) = oneshot::channel();
-        self.pending.insert(id, tx);
+        if self.pending.insert(id, tx).is_none() {
+            PENDING_ACKS.fetch_add(1, Ordering::Relaxed);
+        }
         Some(rx)
+    }
+
+    /// Removes `id`, keeping the process-wide count.
+    fn take(&mut self, id: u64) -> Option<oneshot::Sender<Args>> {
+        let tx = self.pending.remove(&id)?;
+        PENDING_ACKS.fetch_sub(1, Ordering::Relaxed);
+        Some(tx)
     }
 
     /// An ACK arrived; unknown ids are ignored (as the reference does).
     pub(crate) fn resolve(&mut self, id: u64, args: Args) {
-        if let Some(tx) = self.pending.remove(&id) {
+        if let Some(tx) = self.take(id) {
             let _ = tx.send(args);
         } else {
             tracing::debug!(id, "ack for unknown id ignored");
@@ -42,12 +61,19 @@ impl AckTable {
     }
 
     pub(crate) fn forget(&mut self, id: u64) {
-        self.pending.remove(&id);
+        self.take(id);
     }
 
     /// Drops every pending ack (their futures see [`AckError::Disconnected`]).
     pub(crate) fn clear(&mut self) {
+        PENDING_ACKS.fetch_sub(self.pending.len(), Ordering::Relaxed);
         self.pending.clear();
+    }
+}
+
+impl Drop for AckTable {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 

@@ -57,6 +57,7 @@ pub mod packet;
 mod remote;
 mod server_events;
 mod socket;
+mod stats;
 
 pub use ack::AckSender;
 pub use adapter::{
@@ -73,6 +74,7 @@ pub use operators::{AckResponses, BroadcastOperator, IntoRooms, PendingAcks};
 pub use packet::Binary;
 pub use remote::RemoteSocket;
 pub use server_events::ServerAck;
+pub use stats::ServerStats;
 pub use socket::{
     BoxFuture, DisconnectReason, Socket, SocketId, SocketWithTimeout, VolatileSocket,
 };

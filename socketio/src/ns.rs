@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -145,6 +145,7 @@ impl NsInner {
             inner: Arc::downgrade(&ns),
         });
         let _ = ns.adapter.set(adapter);
+        register(&ns);
         ns
     }
 
@@ -180,6 +181,30 @@ impl NsInner {
     pub(crate) fn all(&self) -> Vec<Socket> {
         self.sockets.iter().map(|s| s.value().clone()).collect()
     }
+}
+
+/// Every namespace of this process, for [`namespaces_of`] (server statistics);
+/// dead entries are pruned whenever one is added.
+static REGISTRY: Mutex<Vec<Weak<NsInner>>> = Mutex::new(Vec::new());
+
+fn register(ns: &Arc<NsInner>) {
+    let mut list = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    list.retain(|w| w.strong_count() > 0);
+    list.push(Arc::downgrade(ns));
+}
+
+/// The live namespaces of the server whose configuration is `config` (the
+/// namespaces of a server share its `Arc<SocketIoConfig>`), including dynamic
+/// children already removed from the server but still referenced elsewhere.
+pub(crate) fn namespaces_of(config: &SocketIoConfig) -> Vec<Arc<NsInner>> {
+    let weak: Vec<Weak<NsInner>> = REGISTRY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    weak.iter()
+        .filter_map(Weak::upgrade)
+        .filter(|ns| std::ptr::eq(Arc::as_ptr(&ns.config), config))
+        .collect()
 }
 
 /// Stand-in that is never reached (the adapter is set at construction).

@@ -168,6 +168,14 @@ impl Adapter for MemoryAdapter {
         self.recovery.as_ref()?.restore_session(pid, offset)
     }
 
+    fn kept_sessions(&self) -> usize {
+        self.recovery.as_ref().map_or(0, |r| r.kept_sessions())
+    }
+
+    fn kept_packets(&self) -> usize {
+        self.recovery.as_ref().map_or(0, |r| r.kept_packets())
+    }
+
     fn broadcast(&self, packet: &EncodedPacket, opts: &BroadcastOptions) -> usize {
         let Some(ns) = self.ns.upgrade() else {
             return 0;

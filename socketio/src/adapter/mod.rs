@@ -237,6 +237,18 @@ pub trait Adapter: Send + Sync + 'static {
         let _ = (pid, offset);
         None
     }
+
+    /// Disconnected sessions kept in this process for connection state
+    /// recovery, expired ones not yet dropped included (statistics; default 0).
+    fn kept_sessions(&self) -> usize {
+        0
+    }
+
+    /// Events kept in this process's recovery log, expired ones not yet
+    /// dropped included (statistics; default 0).
+    fn kept_packets(&self) -> usize {
+        0
+    }
 }
 
 /// Builds the adapter of each namespace.

@@ -134,6 +134,19 @@ impl RecoveryStore {
         }
     }
 
+    /// Sessions kept, expired ones not yet dropped included.
+    pub fn kept_sessions(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Events kept, expired ones not yet dropped included.
+    pub fn kept_packets(&self) -> usize {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
     /// Drops the expired sessions and events (they are otherwise dropped only
     /// when new ones are kept; [`MemoryAdapter`](crate::MemoryAdapter) calls
     /// this periodically, as the reference's in-memory adapter does).
@@ -268,32 +281,14 @@ mod tests {
         let recent = store.new_offset();
         store.persist_packet(recent.clone(), &opts(&[], &[]), packet("recent"));
         store.persist_session(session("recent", &[]));
-        assert_eq!(
-            (
-                store.sessions.lock().unwrap().len(),
-                store.log.lock().unwrap().len()
-            ),
-            (2, 2)
-        );
+        assert_eq!((store.kept_sessions(), store.kept_packets()), (2, 2));
         tokio::time::advance(Duration::from_secs(5)).await;
         store.purge_expired();
-        assert_eq!(
-            (
-                store.sessions.lock().unwrap().len(),
-                store.log.lock().unwrap().len()
-            ),
-            (1, 1)
-        );
+        assert_eq!((store.kept_sessions(), store.kept_packets()), (1, 1));
         assert!(store.restore_session("recent", &recent).is_some());
         tokio::time::advance(Duration::from_secs(11)).await;
         store.purge_expired();
-        assert_eq!(
-            (
-                store.sessions.lock().unwrap().len(),
-                store.log.lock().unwrap().len()
-            ),
-            (0, 0)
-        );
+        assert_eq!((store.kept_sessions(), store.kept_packets()), (0, 0));
     }
 
     #[tokio::test(start_paused = true)]
