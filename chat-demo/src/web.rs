@@ -179,6 +179,35 @@ mod tests {
         assert!(!APP_JS.contains("innerHTML"));
     }
 
+    /// The `data-testid` contract of README.md: each id is in the page or
+    /// set by the script (the e2e test checks what they do).
+    #[test]
+    fn automation_contract_is_in_the_page() {
+        for id in [
+            "nick-input",
+            "nick-submit",
+            "room-list",
+            "room-create-input",
+            "room-create-submit",
+            "message-input",
+            "message-send",
+            "messages",
+            "users",
+            "typing",
+            "connection-state",
+            "error",
+        ] {
+            let attr = format!(r#"data-testid="{id}""#);
+            assert_eq!(INDEX_HTML.matches(&attr).count(), 1, "{id}");
+        }
+        for id in ["room", "message", "message-text", "user"] {
+            assert!(APP_JS.contains(&format!("dataset.testid = '{id}'")), "{id}");
+        }
+        for attr in ["author", "room", "delivered"] {
+            assert!(APP_JS.contains(&format!("li.dataset.{attr} = ")), "{attr}");
+        }
+    }
+
     #[test]
     fn bundle_is_read_from_disk() {
         let dir = std::env::temp_dir().join(format!("chat-demo-web-{}", std::process::id()));

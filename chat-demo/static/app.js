@@ -1,6 +1,10 @@
 // The chat page. Talks to the server with the official socket.io-client
 // (loaded from /socket.io/socket.io.js). Every piece of user data reaches the
 // page through textContent, never as HTML.
+//
+// The data-testid attributes (here and in index.html) are a contract for
+// browser automation, documented in chat-demo/README.md and used by the e2e
+// test: keep them when changing the page.
 'use strict';
 
 (() => {
@@ -96,13 +100,17 @@
       li.append(el('span', 'time', timeOf(entry.ts)), el('span', 'text', entry.text));
     } else {
       let from = entry.from;
-      if (entry.kind === 'dm') from = entry.mine ? `you → ${entry.to}` : `${entry.from} → you`;
+      if (entry.kind === 'dm') {
+        from = entry.mine ? `you → ${entry.to}` : `${entry.from} → you`;
+        li.dataset.to = entry.to || '';
+      }
+      li.dataset.testid = 'message';
+      li.dataset.author = entry.from || '';
+      li.dataset.room = entry.room;
       li.dataset.from = entry.from || '';
-      li.append(
-        el('span', 'time', timeOf(entry.ts)),
-        el('span', 'from', from),
-        el('span', 'text', entry.text),
-      );
+      const text = el('span', 'text', entry.text);
+      text.dataset.testid = 'message-text';
+      li.append(el('span', 'time', timeOf(entry.ts)), el('span', 'from', from), text);
       if (entry.mine) {
         const status = el('span', 'status');
         li.append(status);
@@ -113,8 +121,14 @@
     return li;
   }
 
+  // data-delivered="true" once the server acked our own message; messages
+  // of others come from the server, so they are delivered from the start.
   function updateEntryStatus(entry) {
-    const status = entry.li && entry.li.querySelector('.status');
+    if (!entry.li || entry.kind === 'notice') return;
+    const st = entry.mine ? entry.status : 'delivered';
+    entry.li.dataset.delivered = String(st === 'delivered');
+    entry.li.dataset.status = st;
+    const status = entry.li.querySelector('.status');
     if (!status) return;
     status.classList.toggle('failed', entry.status === 'failed');
     status.textContent =
@@ -124,6 +138,7 @@
   }
 
   function addEntry(room, entry) {
+    entry.room = room;
     const entries = log(room);
     entries.push(entry);
     if (entries.length > MAX_LOG) entries.splice(0, entries.length - MAX_LOG);
@@ -159,8 +174,13 @@
     list.replaceChildren(
       ...rooms.map((r) => {
         const li = el('li');
+        const joined = state.joined.includes(r.name);
+        li.dataset.testid = 'room';
         li.dataset.room = r.name;
-        li.classList.toggle('joined', state.joined.includes(r.name));
+        li.dataset.joined = String(joined);
+        li.dataset.active = String(joined && r.name === state.active);
+        li.dataset.count = r.count === null ? '' : String(r.count);
+        li.classList.toggle('joined', joined);
         li.classList.toggle('active', r.name === state.active);
         li.classList.toggle('unread', state.unread.has(r.name));
         const button = el('button');
@@ -183,6 +203,7 @@
     $('users').replaceChildren(
       ...users.map((n) => {
         const li = el('li', n === state.nick ? 'me' : '', n);
+        li.dataset.testid = 'user';
         li.dataset.nick = n;
         return li;
       }),
@@ -357,14 +378,11 @@
       setStatus('disconnected');
       socket.close();
       state.socket = null;
+      showError(err.message);
       if (state.everConnected) {
-        showError(err.message);
-        $('login-error').textContent = err.message;
         $('chat').hidden = true;
         $('login').hidden = false;
         state.everConnected = false;
-      } else {
-        $('login-error').textContent = err.message;
       }
       $('login-button').disabled = false;
     });
@@ -412,10 +430,9 @@
   $('login-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const nick = $('nick').value.trim();
-    $('login-error').textContent = '';
+    showError('');
     if (typeof io !== 'function') {
-      $('login-error').textContent =
-        'The socket.io client did not load: run `npm ci` in chat-demo/ and restart the server.';
+      showError('The socket.io client did not load: run `npm ci` in chat-demo/ and restart the server.');
       return;
     }
     if (state.socket) {
@@ -462,8 +479,7 @@
   });
 
   if (typeof io !== 'function') {
-    $('login-error').textContent =
-      'The socket.io client did not load: run `npm ci` in chat-demo/ and restart the server.';
+    showError('The socket.io client did not load: run `npm ci` in chat-demo/ and restart the server.');
   }
   setStatus('disconnected');
 })();
