@@ -1,5 +1,7 @@
 // Helpers for the browser tests: start/stop the chat-demo binary, launch
-// Debian's chromium through playwright-core, and wait on the page's DOM.
+// Debian's chromium through playwright-core, and drive and read the page
+// through its data-testid contract only (see chat-demo/README.md), so the
+// contract cannot drift from what the test checks.
 'use strict';
 
 const { spawn } = require('node:child_process');
@@ -78,9 +80,15 @@ function launchBrowser() {
   });
 }
 
-/** Opens the page in a fresh context (own sessionStorage) and picks `nick`. */
-async function openPage(browser, baseUrl, { query = '' } = {}) {
+/** The selector of a `data-testid` of the page's automation contract (README.md). */
+function tid(id) {
+  return `[data-testid="${id}"]`;
+}
+
+/** Opens the page in a fresh context (own sessionStorage); `query` e.g. `?transport=polling`. */
+async function openPage(browser, baseUrl, { query = '', initScript } = {}) {
   const context = await browser.newContext();
+  if (initScript) await context.addInitScript(initScript.fn, initScript.arg);
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   page.errors = [];
@@ -90,8 +98,8 @@ async function openPage(browser, baseUrl, { query = '' } = {}) {
 }
 
 async function login(page, nick) {
-  await page.fill('#nick', nick);
-  await page.click('#login-button');
+  await page.fill(tid('nick-input'), nick);
+  await page.click(tid('nick-submit'));
 }
 
 /** Logs in and waits until connected and in #general. */
@@ -104,51 +112,114 @@ async function join(browser, baseUrl, nick, opts) {
   return page;
 }
 
+/** Waits until the text of `connection-state` is exactly `state`. */
 function waitStatus(page, state) {
-  return page.waitForSelector(`#status[data-state="${state}"]`, { timeout: WAIT });
+  return page.waitForFunction(
+    (s) => document.querySelector('[data-testid="connection-state"]').textContent === s,
+    state,
+    { timeout: WAIT },
+  );
 }
 
 function waitConnected(page) {
   return waitStatus(page, 'connected');
 }
 
+function connectionState(page) {
+  return page.textContent(tid('connection-state'));
+}
+
+/** Waits until `room` is the room shown (and the message input is usable). */
 function waitActiveRoom(page, room) {
   return page.waitForFunction(
-    (r) => document.getElementById('room-title').textContent === r &&
-      !document.getElementById('text').disabled,
+    (r) => {
+      const li = [...document.querySelectorAll('[data-testid="room-list"] [data-testid="room"]')]
+        .find((e) => e.dataset.room === r);
+      return !!li && li.dataset.active === 'true' &&
+        !document.querySelector('[data-testid="message-input"]').disabled;
+    },
     room,
     { timeout: WAIT },
   );
 }
 
-/** Waits until `nick` is in the user list of the page's current room. */
-function waitUser(page, nick) {
+/** Clicks `room` in the room list. */
+function clickRoom(page, room) {
+  return page.click(`${tid('room-list')} ${tid('room')}[data-room="${room}"]`);
+}
+
+/** Creates (or joins) `room` through the create form. */
+async function createRoom(page, room) {
+  await page.fill(tid('room-create-input'), room);
+  await page.click(tid('room-create-submit'));
+}
+
+/** The `data-count` of each room of the list: {name: count}. */
+function roomCounts(page) {
+  return page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll('[data-testid="room-list"] [data-testid="room"]')]
+      .map((li) => [li.dataset.room, li.dataset.count]),
+  ));
+}
+
+/** The nicknames in `users`, in order. */
+function users(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('[data-testid="users"] [data-testid="user"]')]
+      .map((li) => li.textContent));
+}
+
+/** Waits until `nick` is (or, with `present` false, is not) in `users`. */
+function waitUser(page, nick, present = true) {
   return page.waitForFunction(
-    (n) => [...document.querySelectorAll('#users li')].some((li) => li.textContent === n),
-    nick,
+    ({ n, present }) =>
+      [...document.querySelectorAll('[data-testid="users"] [data-testid="user"]')]
+        .some((li) => li.textContent === n) === present,
+    { n: nick, present },
     { timeout: WAIT },
   );
 }
 
-/** Sends a line through the form. */
+/** Sends a line through `message-input` and `message-send`. */
 async function send(page, text) {
-  await page.fill('#text', text);
-  await page.click('#send');
+  await page.fill(tid('message-input'), text);
+  await page.click(tid('message-send'));
 }
 
-/** Waits for a message whose text is exactly `text`; `opts.from`, `opts.kind`, `opts.delivered`. */
+/**
+ * The messages of `messages` whose text is exactly `text`, as
+ * {author, room, delivered, kind, to, status}.
+ */
+function messages(page, text) {
+  return page.evaluate(
+    (text) => [...document.querySelectorAll('[data-testid="messages"] [data-testid="message"]')]
+      .filter((li) => li.querySelector('[data-testid="message-text"]').textContent === text)
+      .map((li) => ({
+        author: li.dataset.author,
+        room: li.dataset.room,
+        delivered: li.dataset.delivered,
+        kind: li.dataset.kind,
+        to: li.dataset.to,
+        status: li.dataset.status,
+      })),
+    text,
+  );
+}
+
+/**
+ * Waits for a message whose text is exactly `text`; `opts.author`, `opts.room`,
+ * `opts.kind` (`message` or `dm`), `opts.delivered` (true: `data-delivered="true"`).
+ */
 function waitMessage(page, text, opts = {}) {
   return page.waitForFunction(
-    ({ text, from, kind, delivered }) =>
-      [...document.querySelectorAll('#messages li')].some((li) => {
-        const t = li.querySelector('.text');
+    ({ text, author, room, kind, delivered }) =>
+      [...document.querySelectorAll('[data-testid="messages"] [data-testid="message"]')].some((li) => {
+        const t = li.querySelector('[data-testid="message-text"]');
         if (!t || t.textContent !== text) return false;
-        if (from !== undefined && li.dataset.from !== from) return false;
+        if (author !== undefined && li.dataset.author !== author) return false;
+        if (room !== undefined && li.dataset.room !== room) return false;
         if (kind !== undefined && li.dataset.kind !== kind) return false;
-        if (delivered) {
-          const s = li.querySelector('.status');
-          return !!s && s.textContent === 'delivered';
-        }
+        if (delivered !== undefined && (li.dataset.delivered === 'true') !== delivered) return false;
         return true;
       }),
     { text, ...opts },
@@ -156,10 +227,56 @@ function waitMessage(page, text, opts = {}) {
   );
 }
 
-function waitError(page, selector, pattern) {
+/** Waits until `error` is visible and its text matches `pattern`. */
+function waitError(page, pattern) {
   return page.waitForFunction(
-    ({ selector, source }) => new RegExp(source).test(document.querySelector(selector).textContent),
-    { selector, source: pattern.source },
+    (source) => {
+      const e = document.querySelector('[data-testid="error"]');
+      return e.checkVisibility() && new RegExp(source).test(e.innerText);
+    },
+    pattern.source,
+    { timeout: WAIT },
+  );
+}
+
+/** Waits until the text of `typing` is exactly `text`. */
+function waitTyping(page, text) {
+  return page.waitForFunction(
+    (t) => document.querySelector('[data-testid="typing"]').textContent === t,
+    text,
+    { timeout: WAIT },
+  );
+}
+
+/**
+ * Types `text` into `typist`'s `message-input`, then keeps typing (a key and
+ * Backspace: the text stays) until every page of `watchers` shows `shown` in
+ * `typing`. A person who keeps typing is shown as typing: the page repeats its
+ * notice every 1.5 s while there is input, because typing notices are volatile
+ * (the server drops one for a polling client that has no GET pending just then).
+ */
+async function typeUntilShown(typist, text, watchers, shown) {
+  const input = tid('message-input');
+  await typist.type(input, text);
+  for (let round = 0; ; round++) {
+    const seen = await Promise.all(watchers.map((w) =>
+      w.waitForFunction(
+        (t) => document.querySelector('[data-testid="typing"]').textContent === t,
+        shown,
+        { timeout: 2500 },
+      ).then(() => true, () => false)));
+    if (seen.every(Boolean)) return;
+    if (round >= 8) throw new Error(`typing never showed ${JSON.stringify(shown)} on every page`);
+    await typist.press(input, 'x');
+    await typist.press(input, 'Backspace');
+  }
+}
+
+/** Waits until the page's transport (`transport`) is `name`. */
+function waitTransport(page, name) {
+  return page.waitForFunction(
+    (n) => document.querySelector('[data-testid="transport"]').textContent === n,
+    name,
     { timeout: WAIT },
   );
 }
@@ -171,6 +288,8 @@ function pageText(page) {
 
 module.exports = {
   WAIT,
+  ROOT,
+  tid,
   startServer,
   stopServer,
   launchBrowser,
@@ -179,10 +298,19 @@ module.exports = {
   join,
   waitStatus,
   waitConnected,
+  connectionState,
   waitActiveRoom,
+  clickRoom,
+  createRoom,
+  roomCounts,
+  users,
   waitUser,
   send,
+  messages,
   waitMessage,
   waitError,
+  waitTyping,
+  typeUntilShown,
+  waitTransport,
   pageText,
 };
