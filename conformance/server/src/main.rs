@@ -11,6 +11,7 @@
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
 //!   back, except the text `server-close`, which makes the server close the session.
 //! - `/socket.io/`: Socket.IO, CORS any origin; see `app.rs`.
+//! - `GET /stats`: what the Socket.IO app holds, as JSON; see `stats.rs`.
 //!
 //! Prints `listening on 127.0.0.1:PORT` once ready (with `--redis`: once the
 //! adapter's subscriptions are live); exits on SIGTERM / SIGINT.
@@ -27,6 +28,7 @@ use socketio::SocketIoConfig;
 mod app;
 mod client_suites;
 mod cluster;
+mod stats;
 
 #[derive(Debug)]
 struct Args {
@@ -252,6 +254,9 @@ async fn main() -> std::process::ExitCode {
             let engine = engine.clone();
             let io = io.clone();
             async move {
+                if let Some(res) = stats::route(&req, &io) {
+                    return Ok(res);
+                }
                 if engine.matches(&req) {
                     return Ok::<_, std::convert::Infallible>(engine.handle(req).await);
                 }
