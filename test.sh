@@ -41,6 +41,9 @@ cargo build -p conformance-server
 step "conformance: official clients against our server"
 (cd conformance && npm ci --no-audit --no-fund && npm test)
 
+step "soak: churn with the official clients (short run)"
+(cd conformance && npm run soak -- --duration 60)
+
 step "chat demo: browser end-to-end test (headless Chromium)"
 chat-demo/e2e/run.sh
 
