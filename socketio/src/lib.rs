@@ -74,7 +74,7 @@ pub use operators::{AckResponses, BroadcastOperator, IntoRooms, PendingAcks};
 pub use packet::Binary;
 pub use remote::RemoteSocket;
 pub use server_events::ServerAck;
-pub use stats::ServerStats;
 pub use socket::{
     BoxFuture, DisconnectReason, Socket, SocketId, SocketWithTimeout, VolatileSocket,
 };
+pub use stats::ServerStats;

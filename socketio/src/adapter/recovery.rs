@@ -144,7 +144,10 @@ impl RecoveryStore {
 
     /// Events kept, expired ones not yet dropped included.
     pub fn kept_packets(&self) -> usize {
-        self.log.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Drops the expired sessions and events (they are otherwise dropped only
