@@ -27,12 +27,45 @@ use crate::error::Error;
 /// | `ping_timeout` | 20 000 | ms | |
 /// | `upgrade_timeout` | 10 000 | ms | |
 /// | `max_payload` | 1 000 000 | bytes | one POST body or one WebSocket message per session being read |
-/// | `max_buffered_packets` | 1 024 | packets | outbound queue per session: `max_buffered_packets × max_payload`; broadcast packets share one buffer |
+/// | `high_water_mark` | 1 MiB | bytes | soft budget of the outbound queue per session (see below) |
+/// | `max_buffered_bytes` | 16 MiB | bytes | hard budget of the outbound queue per session: with one WebSocket write batch (64 KiB), the most a session pins |
+/// | `slow_client_timeout` | 10 000 | ms | how long a session may stay over `high_water_mark` without its client taking anything |
 /// | `max_buffered_incoming` | 64 | messages | received messages not yet taken by the application, per session (then reading pauses) |
 /// | `max_sessions` | 100 000 | sessions | further handshakes get 503 |
 /// | `polling_close_wait` | 30 000 | ms | how long a server-closed polling session waits for a GET to deliver its close |
 /// | `body_timeout` | 30 000 | ms | how long a POST body may take to arrive (then 408 and the session closes) |
 /// | `cors` | off | | |
+///
+/// # Outbound backpressure: bursts are not slow clients
+///
+/// Each session's outbound queue is counted in bytes: a message costs its
+/// length plus 64 bytes of bookkeeping. A broadcast message is one buffer
+/// shared by all its recipients, but each counts it whole: it is what that
+/// session alone can keep alive.
+///
+/// - Up to `high_water_mark` nothing happens: sends report [`Backlog::Normal`](crate::Backlog).
+/// - Over it, messages are still queued (a burst the server produced itself —
+///   a history replay, a tick of 2 000 emits — is absorbed), sends report
+///   [`Backlog::High`](crate::Backlog), and the slow-client clock runs: if the
+///   client's transport takes nothing from the queue for
+///   `slow_client_timeout`, the session is closed
+///   ([`CloseReason::QueueFull`](crate::CloseReason::QueueFull)). Every write
+///   the client lets through (a WebSocket batch of at most 64 KiB, a polling
+///   GET) restarts the clock, so a client that keeps reading is never cut off
+///   by it; back under the mark, the clock stops and
+///   [`Socket::writable`](crate::Socket::writable) waiters wake.
+/// - A send that would take the queue over `max_buffered_bytes` fails with
+///   [`Error::QueueFull`] and closes the session at once, whatever the pace.
+///
+/// Volatile sends are dropped unless the queue is empty and the transport
+/// ready. A client that stops reading altogether is thus cut off within
+/// `slow_client_timeout` of the queue passing the mark, or by the heartbeat
+/// (`ping_interval + ping_timeout`) if its socket buffers took everything.
+///
+/// Worst case per session: `max_buffered_bytes` + 64 KiB (+ the kernel's
+/// socket buffers). For the process: sessions × that, but broadcast messages
+/// are shared, so N slow clients behind the same broadcast burst pin the burst
+/// once plus 64 bytes per message each.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct EngineConfig {
@@ -52,10 +85,16 @@ pub struct EngineConfig {
     pub allow_websocket: bool,
     /// Whether polling sessions may upgrade to WebSocket.
     pub allow_upgrades: bool,
-    /// Outbound queue bound per session. When it is full, the send fails with
-    /// [`Error::QueueFull`] and the session is closed (the slow client is cut
-    /// off, nobody else waits for it).
-    pub max_buffered_packets: usize,
+    /// Soft budget of a session's outbound queue, in bytes: over it, sends
+    /// report [`Backlog::High`](crate::Backlog) and the slow-client clock runs
+    /// (see [Outbound backpressure](Self#outbound-backpressure-bursts-are-not-slow-clients)).
+    pub high_water_mark: usize,
+    /// Hard budget of a session's outbound queue, in bytes: a send that would
+    /// pass it fails with [`Error::QueueFull`] and the session is closed.
+    pub max_buffered_bytes: usize,
+    /// How long a session may stay over `high_water_mark` without its client
+    /// taking anything before it is closed as a slow client.
+    pub slow_client_timeout: Duration,
     /// Inbound messages buffered per session before reading pauses.
     pub max_buffered_incoming: usize,
     /// Maximum live sessions.
@@ -80,7 +119,9 @@ impl Default for EngineConfig {
             allow_polling: true,
             allow_websocket: true,
             allow_upgrades: true,
-            max_buffered_packets: 1024,
+            high_water_mark: 1 << 20,
+            max_buffered_bytes: 16 << 20,
+            slow_client_timeout: Duration::from_millis(10_000),
             max_buffered_incoming: 64,
             max_sessions: 100_000,
             polling_close_wait: Duration::from_millis(30_000),
@@ -148,8 +189,21 @@ impl EngineConfig {
         allow_upgrades: bool
     );
     setter!(
-        /// Sets [`max_buffered_packets`](Self::max_buffered_packets).
-        max_buffered_packets: usize
+        /// Sets [`high_water_mark`](Self::high_water_mark).
+        ///
+        /// ```
+        /// let c = engineio::EngineConfig::default().high_water_mark(256 * 1024);
+        /// assert_eq!(c.high_water_mark, 256 * 1024);
+        /// ```
+        high_water_mark: usize
+    );
+    setter!(
+        /// Sets [`max_buffered_bytes`](Self::max_buffered_bytes).
+        max_buffered_bytes: usize
+    );
+    setter!(
+        /// Sets [`slow_client_timeout`](Self::slow_client_timeout).
+        slow_client_timeout: Duration
     );
     setter!(
         /// Sets [`max_buffered_incoming`](Self::max_buffered_incoming).
@@ -189,8 +243,19 @@ impl EngineConfig {
         if self.max_payload == 0 {
             return Err(Error::InvalidConfig("max_payload must be > 0"));
         }
-        if self.max_buffered_packets == 0 || self.max_buffered_incoming == 0 {
+        if self.high_water_mark == 0
+            || self.max_buffered_bytes == 0
+            || self.max_buffered_incoming == 0
+        {
             return Err(Error::InvalidConfig("queue bounds must be > 0"));
+        }
+        if self.high_water_mark > self.max_buffered_bytes {
+            return Err(Error::InvalidConfig(
+                "high_water_mark must not exceed max_buffered_bytes",
+            ));
+        }
+        if self.slow_client_timeout.is_zero() {
+            return Err(Error::InvalidConfig("slow_client_timeout must be > 0"));
         }
         if !self.allow_polling && !self.allow_websocket {
             return Err(Error::InvalidConfig(

@@ -11,8 +11,9 @@ pub enum Error {
     Decode(DecodeError),
     /// An HTTP request was refused before it reached a session.
     Handshake(HandshakeError),
-    /// The session's outbound queue is full; the session is being closed (see
-    /// [`EngineConfig::max_buffered_packets`](crate::EngineConfig::max_buffered_packets)).
+    /// The session's outbound queue would pass its hard limit; nothing was
+    /// queued and the session is being closed (see
+    /// [`EngineConfig::max_buffered_bytes`](crate::EngineConfig::max_buffered_bytes)).
     QueueFull,
     /// The session is closed; nothing more can be sent on it.
     Closed,

@@ -151,6 +151,8 @@ pub const PING_TIMEOUT_MS: u64 = 200;
 pub const UPGRADE_TIMEOUT_MS: u64 = 1000;
 /// See [`PING_INTERVAL_MS`].
 pub const CLOSE_WAIT_MS: u64 = 5000;
+/// See [`PING_INTERVAL_MS`].
+pub const SLOW_CLIENT_TIMEOUT_MS: u64 = 2000;
 
 /// A WebSocket connection of the session, as its transport task sees it.
 #[derive(Debug, Clone, Copy)]
@@ -163,8 +165,9 @@ struct WsConn {
 /// Drives one private `Session` (the sans-IO state machine) as the transports do, from raw
 /// bytes, with a simulated clock, and checks after every step:
 ///
-/// - the outbound queue never holds more than `max_buffered_packets` application messages, and
-///   what a GET or WebSocket writer takes out is exactly what was queued, in order;
+/// - the outbound queue never costs more than its byte budget (`max_buffered_bytes`), its own
+///   count of bytes matches the messages it holds, and what a GET or WebSocket writer takes out
+///   is exactly what was queued, in order;
 /// - once closed, the session stays closed, reports its close exactly once, queues nothing and
 ///   hands out nothing but `6` / `1`, and has no timer left;
 /// - every output encodes to wire bytes that decode back to it (what a client reads);
@@ -187,17 +190,20 @@ pub struct SessionHarness {
 }
 
 impl SessionHarness {
-    /// A new session on WebSocket (`websocket`) or polling, with an outbound bound of
-    /// `max_buffered_packets` (at least 1). A polling session's handshake GET has been answered.
-    pub fn new(websocket: bool, max_buffered_packets: usize) -> Self {
+    /// A new session on WebSocket (`websocket`) or polling, with an outbound budget of
+    /// `messages` (at least 1) messages of 8 bytes (`max_buffered_bytes`), half of it as the
+    /// high-water mark. A polling session's handshake GET has been answered.
+    pub fn new(websocket: bool, messages: usize) -> Self {
         let now = Instant::now();
-        let bound = max_buffered_packets.max(1);
+        let bound = messages.max(1) * (8 + crate::proto::MESSAGE_OVERHEAD);
         let timings = Timings {
             ping_interval: Duration::from_millis(PING_INTERVAL_MS),
             ping_timeout: Duration::from_millis(PING_TIMEOUT_MS),
             upgrade_timeout: Duration::from_millis(UPGRADE_TIMEOUT_MS),
             close_wait: Duration::from_millis(CLOSE_WAIT_MS),
-            max_buffered_packets: bound,
+            high_water_mark: (bound / 2).max(1),
+            max_buffered_bytes: bound,
+            slow_client_timeout: Duration::from_millis(SLOW_CLIENT_TIMEOUT_MS),
         };
         let transport = if websocket {
             Transport::WebSocket
@@ -241,7 +247,7 @@ impl SessionHarness {
         self.queued.len()
     }
 
-    /// The outbound bound (`max_buffered_packets`).
+    /// The outbound budget in bytes (`max_buffered_bytes`).
     pub fn bound(&self) -> usize {
         self.bound
     }
@@ -292,7 +298,7 @@ impl SessionHarness {
     /// What the pending GET answers now, if anything (that ends the GET).
     pub fn get_take(&mut self) -> Option<Vec<Packet>> {
         let closed = self.session.is_closed();
-        let out = self.session.take_get();
+        let out = self.session.take_get(self.now);
         if let Some(packets) = &out {
             assert!(!packets.is_empty(), "empty GET answer");
             self.took(packets, closed);
@@ -439,7 +445,7 @@ impl SessionHarness {
             return Vec::new();
         };
         let closed = self.session.is_closed();
-        let packets = match self.session.take_ws(id) {
+        let packets = match self.session.take_ws(self.now, id) {
             WsOutput::Idle => Vec::new(),
             WsOutput::Packets(p) => {
                 assert!(
@@ -485,7 +491,14 @@ impl SessionHarness {
     /// `Socket::send_all`. Returns whether the messages were queued.
     pub fn send(&mut self, msgs: Vec<Message>) -> bool {
         let open = self.session.is_open();
-        let ok = self.session.send(msgs.clone().into_iter()).is_ok();
+        let sent = self.session.send(msgs.clone().into_iter());
+        if let Ok(s) = sent {
+            if s.crossed {
+                // What the glue does after a send that crossed the high-water mark.
+                self.session.arm_stall(self.now);
+            }
+        }
+        let ok = sent.is_ok();
         assert!(open || !ok, "send accepted by a session that is not open");
         if ok {
             self.queued.extend(msgs);
@@ -572,12 +585,17 @@ impl SessionHarness {
                 "open session without a timer"
             );
         }
+        let cost = self
+            .queued
+            .iter()
+            .map(crate::proto::message_cost)
+            .sum::<usize>();
         assert!(
-            self.queued.len() <= self.bound,
-            "{} messages queued, bound {}",
-            self.queued.len(),
+            cost <= self.bound,
+            "{cost} bytes queued, bound {}",
             self.bound
         );
+        assert_eq!(cost, self.session.queued_bytes(), "queue's byte count");
     }
 }
 
@@ -673,7 +691,7 @@ impl<'a> Reader<'a> {
 /// message for the application to `app` (which may act on the harness, e.g. close it).
 ///
 /// Format: byte 0 configures the session: bit 0 set = opened on WebSocket (else polling),
-/// bits 1–3 = `max_buffered_packets - 1`. Then a sequence of [`Op`]s and their arguments.
+/// bits 1–3 = the outbound budget in 8-byte messages, minus 1 (see [`SessionHarness::new`]). Then a sequence of [`Op`]s and their arguments.
 pub fn run_session_script(script: &[u8], mut app: impl FnMut(&mut SessionHarness, Message)) {
     let mut r = Reader(script);
     let config = r.arg();

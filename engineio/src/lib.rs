@@ -49,8 +49,10 @@
 //!
 //! # Limits
 //! Every peer-controlled quantity is bounded by [`EngineConfig`]: body and
-//! message size (`max_payload`), queued outbound packets per session
-//! (`max_buffered_packets`, then the session is closed), buffered inbound
+//! message size (`max_payload`), the outbound queue per session in bytes
+//! (`high_water_mark` 1 MiB soft, `max_buffered_bytes` 16 MiB hard, with
+//! `slow_client_timeout` 10 s: a burst is absorbed, a client that reads nothing
+//! while over the soft mark is cut off; see [`EngineConfig`]), buffered inbound
 //! messages (`max_buffered_incoming`, then reading pauses), live sessions
 //! (`max_sessions`), request header time ([`HEADER_READ_TIMEOUT`]). A polling
 //! payload is decoded lazily, so its packet count costs no memory.
@@ -78,4 +80,4 @@ pub use proto::{CloseReason, Transport};
 pub use server::{HEADER_READ_TIMEOUT, ServeOptions, serve, serve_with};
 pub use service::{BoxFuture, ConnectInfo, EngineIo, EngineIoBuilder, ResponseBody};
 pub use sid::Sid;
-pub use socket::{HandshakeRequest, Incoming, Socket};
+pub use socket::{Backlog, HandshakeRequest, Incoming, Socket};

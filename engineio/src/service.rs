@@ -196,7 +196,9 @@ impl EngineIoBuilder {
             ping_timeout: self.config.ping_timeout,
             upgrade_timeout: self.config.upgrade_timeout,
             close_wait: self.config.polling_close_wait,
-            max_buffered_packets: self.config.max_buffered_packets,
+            high_water_mark: self.config.high_water_mark,
+            max_buffered_bytes: self.config.max_buffered_bytes,
+            slow_client_timeout: self.config.slow_client_timeout,
         };
         Ok(EngineIo {
             inner: Arc::new(Inner {
@@ -577,7 +579,7 @@ impl EngineIo {
             None => {
                 let packets = shared.with(|s| {
                     let _ = s.begin_get();
-                    s.take_get()
+                    s.take_get(crate::socket::now())
                 });
                 polling::payload_response(&packets.unwrap_or_default())
             }

@@ -115,6 +115,9 @@ pub(crate) struct Shared {
     pub(crate) timer: Notify,
     /// Notified (all waiters) once, when the session closes.
     pub(crate) closed: Notify,
+    /// Notified (all waiters) when the outbound queue falls back under the
+    /// high-water mark, and when the session closes.
+    room: Notify,
     inbox: Mutex<Inbox>,
     /// Wakes the application's [`Incoming`]: a message, or its end.
     inbox_ready: Notify,
@@ -151,6 +154,7 @@ impl Shared {
             changed: Notify::new(),
             timer: Notify::new(),
             closed: Notify::new(),
+            room: Notify::new(),
             inbox: Mutex::new(Inbox {
                 queue: VecDeque::new(),
                 bound: incoming_bound.max(1),
@@ -176,11 +180,14 @@ impl Shared {
     /// Runs `f` on the state machine; if that closed the session, finishes the
     /// close (registry, application, wake-ups) after releasing the lock.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
-        let (r, closed) = {
+        let (r, closed, room) = {
             let mut s = self.lock();
             let r = f(&mut s);
-            (r, s.take_close_event())
+            (r, s.take_close_event(), s.take_room_signal())
         };
+        if room {
+            self.room.notify_waiters();
+        }
         if let Some(reason) = closed {
             self.finish_close(reason);
         }
@@ -247,12 +254,39 @@ impl Shared {
         })
     }
 
-    fn send_messages(&self, msgs: impl ExactSizeIterator<Item = Message>) -> Result<(), Error> {
-        let was_empty = self.with(|s| s.send(msgs))?;
-        if was_empty {
+    fn send_messages(
+        &self,
+        msgs: impl ExactSizeIterator<Item = Message> + Clone,
+    ) -> Result<Backlog, Error> {
+        let sent = self.with(|s| s.send(msgs))?;
+        if sent.wake {
             self.changed.notify_waiters();
         }
-        Ok(())
+        if sent.crossed {
+            // Rare: only when this send took the queue over the mark.
+            self.with(|s| s.arm_stall(now()));
+            self.timer.notify_one();
+        }
+        Ok(if sent.over {
+            Backlog::High
+        } else {
+            Backlog::Normal
+        })
+    }
+
+    /// Waits until the outbound queue is at or under the high-water mark.
+    pub(crate) async fn wait_room(&self) -> Result<(), Error> {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.with(|s| (s.is_open(), s.is_over_high_water())) {
+                (false, _) => return Err(Error::Closed),
+                (true, false) => return Ok(()),
+                (true, true) => {}
+            }
+            room.await;
+        }
     }
 }
 
@@ -273,12 +307,37 @@ pub(crate) async fn run_timer(shared: Arc<Shared>) {
     }
 }
 
+/// How full a session's outbound queue is after a send that queued.
+///
+/// See [`EngineConfig::high_water_mark`](crate::EngineConfig::high_water_mark)
+/// for the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backlog {
+    /// At or under the high-water mark.
+    Normal,
+    /// Over the high-water mark: the message is queued, but the client reads
+    /// slower than the server writes. If the client takes nothing for
+    /// `slow_client_timeout`, or the queue reaches `max_buffered_bytes`, the
+    /// session is closed. A sender of a long stream should wait for
+    /// [`Socket::writable`] before sending more.
+    High,
+}
+
+impl Backlog {
+    /// Whether the queue is over the high-water mark.
+    pub fn is_high(self) -> bool {
+        self == Backlog::High
+    }
+}
+
 /// A handle on one Engine.IO session: send messages, close it, read its
 /// handshake. Cheap to clone; all clones act on the same session.
 ///
-/// Sending never blocks: messages are queued (bounded by
-/// [`EngineConfig::max_buffered_packets`](crate::EngineConfig::max_buffered_packets))
-/// and written by the session's transport.
+/// Sending never blocks: messages are queued and written by the session's
+/// transport. The queue is bounded in bytes; see
+/// [`EngineConfig::high_water_mark`](crate::EngineConfig::high_water_mark)
+/// for the policy, and [`writable`](Self::writable) to wait for room.
 #[derive(Clone)]
 pub struct Socket {
     pub(crate) shared: Arc<Shared>,
@@ -309,13 +368,15 @@ impl Socket {
         &self.shared.handshake
     }
 
-    /// Queues a message.
+    /// Queues a message. Returns [`Backlog::High`] if the queue is now over the
+    /// high-water mark (the message is queued all the same).
     ///
     /// # Errors
     /// [`Error::Closed`] once the session is closed or closing;
-    /// [`Error::QueueFull`] if the outbound bound is reached (the session is
-    /// then closed with [`CloseReason::QueueFull`]).
-    pub fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
+    /// [`Error::QueueFull`] if the message would take the queue over
+    /// `max_buffered_bytes` (nothing is queued, and the session is closed
+    /// with [`CloseReason::QueueFull`]).
+    pub fn send(&self, msg: impl Into<Message>) -> Result<Backlog, Error> {
         self.shared.send_messages(std::iter::once(msg.into()))
     }
 
@@ -323,7 +384,7 @@ impl Socket {
     ///
     /// # Errors
     /// As [`send`](Self::send).
-    pub fn send_text(&self, text: impl Into<Str>) -> Result<(), Error> {
+    pub fn send_text(&self, text: impl Into<Str>) -> Result<Backlog, Error> {
         self.send(Message::Text(text.into()))
     }
 
@@ -331,7 +392,7 @@ impl Socket {
     ///
     /// # Errors
     /// As [`send`](Self::send).
-    pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), Error> {
+    pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<Backlog, Error> {
         self.send(Message::Binary(data.into()))
     }
 
@@ -340,7 +401,7 @@ impl Socket {
     ///
     /// # Errors
     /// As [`send`](Self::send).
-    pub fn send_all(&self, msgs: Vec<Message>) -> Result<(), Error> {
+    pub fn send_all(&self, msgs: Vec<Message>) -> Result<Backlog, Error> {
         self.shared.send_messages(msgs.into_iter())
     }
 
@@ -349,7 +410,7 @@ impl Socket {
     ///
     /// # Errors
     /// As [`send`](Self::send).
-    pub fn send_slice(&self, msgs: &[Message]) -> Result<(), Error> {
+    pub fn send_slice(&self, msgs: &[Message]) -> Result<Backlog, Error> {
         self.shared.send_messages(msgs.iter().cloned())
     }
 
@@ -362,6 +423,25 @@ impl Socket {
             self.shared.changed.notify_waiters();
         }
         queued
+    }
+
+    /// Bytes waiting in the outbound queue (each message counts its length
+    /// plus 64 bytes of bookkeeping), not counting the batch a WebSocket
+    /// writer is writing (at most 64 KiB or one message).
+    pub fn buffered_bytes(&self) -> usize {
+        self.shared.with(|s| s.queued_bytes())
+    }
+
+    /// Waits until the outbound queue is at or under the high-water mark:
+    /// at once if it is. For a producer of a long stream to one client
+    /// (a file, a history replay): send until [`Backlog::High`], then await
+    /// this before sending more, so that the stream goes at the client's pace
+    /// and the session is never cut off for it.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the session is closed or closing.
+    pub async fn writable(&self) -> Result<(), Error> {
+        self.shared.wait_room().await
     }
 
     /// Closes the session: what is queued is still delivered, then the close.

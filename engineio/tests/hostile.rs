@@ -404,14 +404,18 @@ async fn stuck_ws(addr: SocketAddr) -> (Ws, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_reader_is_cut_off_while_200_others_get_every_message() {
     const RECEIVERS: usize = 200;
-    const BOUND: usize = 64;
-    /// Receivers may lag this many rounds (well under BOUND) before the
+    /// The hard limit: 64 of the slow one's big messages.
+    const BOUND: usize = 64 * (64 * 1024 + 64);
+    /// Receivers may lag this many rounds (far under BOUND) before the
     /// loop waits for them, so that a busy test machine cannot make a
     /// well-behaved client hit its bound.
     const LAG: usize = 16;
     const MAX_ROUNDS: usize = 2000;
     const AFTER_CUT: usize = 20;
-    let server = Server::start(EngineConfig::default().max_buffered_packets(BOUND)).await;
+    let config = EngineConfig::default()
+        .high_water_mark(BOUND)
+        .max_buffered_bytes(BOUND);
+    let server = Server::start(config).await;
 
     let progress = Progress::new(RECEIVERS, MAX_ROUNDS);
     let mut sockets = Vec::with_capacity(RECEIVERS);
@@ -453,9 +457,9 @@ async fn slow_reader_is_cut_off_while_200_others_get_every_message() {
             // The slow one gets a big message of its own, then the broadcast.
             let r = slow
                 .send_binary(big.clone())
-                .and_then(|()| slow.send_text(text.clone()));
+                .and_then(|_| slow.send_text(text.clone()));
             match r {
-                Ok(()) => sent_to_slow += 2,
+                Ok(_) => sent_to_slow += big.len() + text.len(),
                 Err(e) => {
                     assert!(matches!(e, Error::QueueFull), "{e:?}");
                     cut_at = Some(round);
@@ -471,8 +475,8 @@ async fn slow_reader_is_cut_off_while_200_others_get_every_message() {
     }
     progress.wait_all(round - 1).await;
     assert!(
-        sent_to_slow >= BOUND,
-        "cut off after {sent_to_slow} messages, below the bound"
+        sent_to_slow + 2 * big.len() >= BOUND,
+        "cut off after {sent_to_slow} bytes, below the bound"
     );
     assert_eq!(
         server.wait_closed(&stuck_sid).await.reason,

@@ -84,7 +84,13 @@ async fn payload_with_100_000_packets_is_processed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_websocket_reader_is_cut_off_with_queue_full() {
-    let server = Server::start(EngineConfig::default().max_buffered_packets(8)).await;
+    // Eight 64 KiB messages, as a hard limit (the slow-client clock, 10 s,
+    // does not get to run here).
+    let bound = 8 * (64 * 1024 + 64);
+    let config = EngineConfig::default()
+        .high_water_mark(bound)
+        .max_buffered_bytes(bound);
+    let server = Server::start(config).await;
     let (mut stuck, sid, _) = server.ws_open().await;
     let socket = server.engine.socket(&sid).unwrap();
     let chunk = Bytes::from(vec![0xAB; 64 * 1024]);
@@ -103,7 +109,7 @@ async fn slow_websocket_reader_is_cut_off_with_queue_full() {
     let err = within("the outbound queue to fill", async {
         loop {
             match socket.send_binary(chunk.clone()) {
-                Ok(()) => sent += 1,
+                Ok(_) => sent += 1,
                 Err(e) => return e,
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -143,7 +149,11 @@ async fn slow_websocket_reader_is_cut_off_with_queue_full() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_queue_bound_closes_the_session() {
-    let server = Server::start(EngineConfig::default().max_buffered_packets(3)).await;
+    // Three two-byte messages (each counts 2 + 64 bytes).
+    let config = EngineConfig::default()
+        .high_water_mark(3 * 66)
+        .max_buffered_bytes(3 * 66);
+    let server = Server::start(config).await;
     let (sid, _) = server.polling_open().await;
     let socket = server.engine.socket(&sid).unwrap();
     for i in 0..3 {

@@ -186,7 +186,8 @@ async fn frames_of_every_length_class_arrive_intact() {
     // Room for the 2 000 messages below however slowly the writer drains them.
     let config = EngineConfig::default()
         .max_payload(1_000_000)
-        .max_buffered_packets(5000);
+        .high_water_mark(64 << 20)
+        .max_buffered_bytes(64 << 20);
     let server = Server::start(config).await;
     let (mut ws, sid, _) = server.ws_open().await;
     let socket = server.engine.socket(&sid).unwrap();

@@ -153,6 +153,6 @@ impl AckSender {
             return Ok(());
         };
         let packet = EncodedPacket::ack(self.socket.ns_name(), args, id);
-        self.socket.send_packet(&packet)
+        self.socket.send_packet(&packet).map(|_| ())
     }
 }

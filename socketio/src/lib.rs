@@ -66,6 +66,7 @@ pub use adapter::{
 };
 pub use config::{RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
+pub use engineio::Backlog;
 pub use error::{AckError, Error, ParseError};
 pub use handshake::Handshake;
 pub use io::{DynamicNamespace, SocketIo, SocketIoBuilder};

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use engineio::Backlog;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -474,12 +475,11 @@ impl Socket {
     // ----- emitting --------------------------------------------------------
 
     /// Queues an encoded packet on this socket's connection.
-    pub(crate) fn send_packet(&self, packet: &EncodedPacket) -> Result<(), Error> {
+    pub(crate) fn send_packet(&self, packet: &EncodedPacket) -> Result<Backlog, Error> {
         if !self.connected() {
             return Err(Error::Disconnected);
         }
-        self.inner.client.esock.send_slice(packet.messages())?;
-        Ok(())
+        Ok(self.inner.client.esock.send_slice(packet.messages())?)
     }
 
     /// Delivery from a broadcast; returns whether it was queued.
@@ -508,10 +508,28 @@ impl Socket {
     /// Emits an event with one argument (any `Serialize`; binary as `bytes::Bytes` or
     /// [`Binary`](crate::Binary), anywhere inside it: the packet becomes a BINARY_EVENT).
     ///
+    /// Returns [`Backlog::High`] when the connection's outbound queue is over
+    /// its high-water mark after this packet (it is queued all the same): a
+    /// handler sending a long stream to this client should then await
+    /// [`writable`](Self::writable) before sending more. The policy is in
+    /// [`engineio::EngineConfig`]'s docs (a burst is absorbed; a client that
+    /// reads nothing while over the mark is cut off).
+    ///
     /// # Errors
     /// If the argument does not serialize, the socket is disconnected, or its
-    /// connection's queue is full (the connection is then closed).
-    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), Error> {
+    /// connection's queue would pass its hard limit (`max_buffered_bytes`;
+    /// the connection is then closed).
+    ///
+    /// ```no_run
+    /// # async fn stream(socket: socketio::Socket, chunks: Vec<String>) -> Result<(), socketio::Error> {
+    /// for chunk in chunks {
+    ///     if socket.emit("chunk", &chunk)?.is_high() {
+    ///         socket.writable().await?; // at the client's pace
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<Backlog, Error> {
         self.emit_args(event, Args::one(data)?)
     }
 
@@ -519,7 +537,7 @@ impl Socket {
     ///
     /// # Errors
     /// As [`emit`](Self::emit).
-    pub fn emit_args(&self, event: &str, mut args: Args) -> Result<(), Error> {
+    pub fn emit_args(&self, event: &str, mut args: Args) -> Result<Backlog, Error> {
         self.notify_outgoing(event, &args);
         // With connection state recovery the event gets an offset and is kept,
         // addressed to this socket's own room (as the reference does).
@@ -534,6 +552,23 @@ impl Socket {
         opts.rooms.insert(self.inner.id.as_str().to_owned());
         adapter.persist_packet(offset, &opts, packet.clone());
         self.send_packet(&packet)
+    }
+
+    /// Waits until this socket's connection has room: its outbound queue is at
+    /// or under the high-water mark (at once if it is). See [`emit`](Self::emit).
+    ///
+    /// # Errors
+    /// [`Error::Disconnected`] if the socket is or becomes disconnected.
+    pub async fn writable(&self) -> Result<(), Error> {
+        if !self.connected() {
+            return Err(Error::Disconnected);
+        }
+        self.inner
+            .client
+            .esock
+            .writable()
+            .await
+            .map_err(|_| Error::Disconnected)
     }
 
     /// Emits an event with one argument and waits for the client's ack, parsed

@@ -326,14 +326,15 @@ impl Progress {
 async fn slow_reader_is_cut_off_while_a_broadcast_reaches_1000_sockets() {
     // RLIMIT_NOFILE permitting (2 fds per client in this process).
     const RECEIVERS: usize = 1000;
-    const BOUND: usize = 64;
+    /// The hard limit of the outbound queue: 16 of the slow one's big messages.
+    const BOUND: usize = 16 * (64 * 1024 + 100);
     /// Receivers may lag this many ticks before the loop waits for them, well
     /// under BOUND, so a busy machine cannot push a good client to its bound.
     const LAG: usize = 16;
     const MAX_ROUNDS: usize = 2000;
     const AFTER_CUT: usize = 10;
     let mut cfg = config();
-    cfg.engine = cfg.engine.max_buffered_packets(BOUND);
+    cfg.engine = cfg.engine.high_water_mark(BOUND).max_buffered_bytes(BOUND);
     let server = server_with(cfg).await;
 
     let progress = Arc::new(Progress {
@@ -429,4 +430,101 @@ async fn slow_reader_is_cut_off_while_a_broadcast_reaches_1000_sockets() {
     drop(stuck);
     let (mut c, _) = server.joined("/").await;
     assert_echo(&mut c, "newcomer").await;
+}
+
+/// Issue #12: a handler's burst is not a slow client. 2 000 messages of 1 KB
+/// emitted in one go to 51 WebSocket clients that read as fast as they can,
+/// plus one that never reads: every reader gets all 2 000 in order (with the
+/// old bound of 1 024 queued packets most were cut off within 0.1 s), and the
+/// non-reader is cut off by the slow-client clock (or, if its socket buffers
+/// took it all, by the heartbeat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_2000_reaches_every_reader_and_only_the_non_reader_is_cut_off() {
+    const READERS: usize = 51;
+    const BURST: usize = 2000;
+    const SLOW_CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+    let mut cfg = config();
+    cfg.engine = cfg
+        .engine
+        .max_payload(100_000)
+        .slow_client_timeout(SLOW_CLIENT_TIMEOUT)
+        .ping_interval(Duration::from_secs(5))
+        .ping_timeout(Duration::from_secs(5));
+    let server = server_with(cfg).await;
+    let payload = "p".repeat(1000);
+
+    let mut readers = Vec::with_capacity(READERS);
+    let mut ready = Vec::with_capacity(READERS);
+    for _ in 0..READERS {
+        let (mut c, _) = server.joined("/").await;
+        let payload = payload.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        ready.push(rx);
+        readers.push(tokio::spawn(async move {
+            let _ = tx.send(());
+            for i in 0..BURST {
+                let expected = format!(r#"42["msg",[{i},"{payload}"]]"#);
+                match c.recv_frame().await {
+                    Some(Frame::Text(t)) if t == expected => {}
+                    other => return Err(format!("message {i}: {other:?}")),
+                }
+            }
+            Ok(c)
+        }));
+    }
+    for r in ready {
+        r.await.unwrap();
+    }
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let (stuck, stuck_id) = raw_joined(server.addr, socket).await;
+    let stuck_socket = server.socket("/", &stuck_id);
+
+    let started = tokio::time::Instant::now();
+    for i in 0..BURST {
+        server.io.emit("msg", &(i, &payload)).unwrap();
+    }
+    let mut kept = Vec::with_capacity(READERS);
+    for r in readers {
+        let got = tokio::time::timeout(Duration::from_secs(120), r)
+            .await
+            .expect("the readers to get the burst")
+            .unwrap();
+        let mut c = got.unwrap_or_else(|e| panic!("a reader lost the burst: {e}"));
+        assert_echo(&mut c, "still connected").await;
+        kept.push(c);
+    }
+    // The non-reader: cut off within slow_client_timeout of the burst (plus
+    // scheduling), or by the heartbeat if the kernel took the whole burst.
+    let left = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Some(l) = server.left.items().into_iter().find(|l| l.id == stuck_id) {
+                return l;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the non-reader to be cut off");
+    assert!(
+        matches!(
+            left.reason,
+            DisconnectReason::TransportError | DisconnectReason::PingTimeout
+        ),
+        "{:?}",
+        left.reason
+    );
+    let reason = stuck_socket.engine_socket().close_reason();
+    assert!(
+        matches!(
+            reason,
+            Some(engineio::CloseReason::QueueFull | engineio::CloseReason::PingTimeout)
+        ),
+        "{reason:?}"
+    );
+    if reason == Some(engineio::CloseReason::QueueFull) {
+        assert!(started.elapsed() >= SLOW_CLIENT_TIMEOUT);
+    }
+    assert_eq!(server.io.of("/").sockets().len(), READERS);
+    drop(stuck);
 }

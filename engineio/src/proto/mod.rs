@@ -3,7 +3,9 @@
 
 mod session;
 
-pub(crate) use session::{Conn, GetError, PostError, Session, Timings, WsOutput};
+pub(crate) use session::{
+    Conn, GetError, MESSAGE_OVERHEAD, PostError, Session, Timings, WsOutput, message_cost,
+};
 
 /// The transport a session is currently on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +50,8 @@ pub enum CloseReason {
     ParseError,
     /// The server is shutting down ([`EngineIo::shutdown`](crate::EngineIo::shutdown)).
     ServerShutdown,
-    /// The outbound queue reached `max_buffered_packets`: the client does not
+    /// The outbound queue reached `max_buffered_bytes`, or stayed over
+    /// `high_water_mark` for `slow_client_timeout` with nothing taken: the client does not
     /// read fast enough and was cut off.
     QueueFull,
 }

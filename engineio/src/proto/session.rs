@@ -7,8 +7,15 @@
 //! Invariants:
 //! - at most one pending GET and one pending POST (a second one closes the session);
 //! - at most one active WebSocket and one probing WebSocket;
-//! - the outbound queue never holds more than `max_buffered_packets` application
-//!   messages (control packets — ping, close — are few and bypass the bound);
+//! - the outbound queue never costs more than `max_buffered_bytes` (each
+//!   application message counts its length plus [`MESSAGE_OVERHEAD`]; control
+//!   packets — ping, close — are few and bypass the bound);
+//! - a session over `high_water_mark` whose writer takes nothing for
+//!   `slow_client_timeout` is closed ([`CloseReason::QueueFull`]); every take
+//!   by a writer restarts that clock, so a client that keeps reading is never
+//!   cut off by it;
+//! - a WebSocket writer takes at most [`WS_BATCH_BYTES`] (or one message) at a
+//!   time, so what a blocked writer holds outside the queue is bounded;
 //! - once `Closed`, nothing is queued, and every transport is told to finish.
 
 use std::collections::VecDeque;
@@ -20,6 +27,20 @@ use crate::packet::{Message, Packet};
 /// How long after `2probe` a pending GET is released with `6`.
 pub(crate) const NOOP_DELAY: Duration = Duration::from_millis(100);
 
+/// What one queued application message costs beyond its body: its slot in
+/// the queue and the handle on its (possibly shared) buffer.
+pub(crate) const MESSAGE_OVERHEAD: usize = 64;
+
+/// The most a WebSocket writer takes from the queue at once (at least one
+/// message): the writer's batch is out of the queue's accounting while it is
+/// written, so this bounds what a blocked writer holds.
+pub(crate) const WS_BATCH_BYTES: usize = 64 * 1024;
+
+/// What a message counts against the outbound budget.
+pub(crate) fn message_cost(m: &Message) -> usize {
+    m.len().saturating_add(MESSAGE_OVERHEAD)
+}
+
 /// Timers and bounds the state machine needs, copied from the config.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timings {
@@ -27,7 +48,24 @@ pub(crate) struct Timings {
     pub(crate) ping_timeout: Duration,
     pub(crate) upgrade_timeout: Duration,
     pub(crate) close_wait: Duration,
-    pub(crate) max_buffered_packets: usize,
+    /// Soft budget of the outbound queue, in bytes (see the module docs).
+    pub(crate) high_water_mark: usize,
+    /// Hard budget of the outbound queue, in bytes.
+    pub(crate) max_buffered_bytes: usize,
+    /// How long a session may stay over `high_water_mark` with no progress.
+    pub(crate) slow_client_timeout: Duration,
+}
+
+/// What a successful [`Session::send`] tells the glue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sent {
+    /// The queue was empty before: a writer must be woken.
+    pub(crate) wake: bool,
+    /// The queue is over the high-water mark now.
+    pub(crate) over: bool,
+    /// This send took it over the mark: the glue arms the slow-client clock
+    /// ([`Session::arm_stall`]) with the current time.
+    pub(crate) crossed: bool,
 }
 
 /// Which connection a packet came in on (or a writer asks for).
@@ -114,8 +152,15 @@ pub(crate) struct Session {
     ws_conn: Option<u64>,
     next_conn: u64,
     outbox: VecDeque<Packet>,
-    /// Application messages in `outbox` (control packets excluded).
-    queued_messages: usize,
+    /// Cost ([`message_cost`]) of the application messages in `outbox`.
+    queued_bytes: usize,
+    /// While over the high-water mark: the session is closed at this instant
+    /// unless a writer takes something first. `None` under the mark, or over
+    /// it until the glue arms the clock.
+    stall_deadline: Option<Instant>,
+    /// A take brought the queue from over the high-water mark to under it:
+    /// senders waiting for room are to be woken ([`Session::take_room_signal`]).
+    room_signal: bool,
     get_pending: bool,
     post_pending: bool,
     close_reported: bool,
@@ -135,7 +180,9 @@ impl Session {
             ws_conn: None,
             next_conn: 0,
             outbox,
-            queued_messages: 0,
+            queued_bytes: 0,
+            stall_deadline: None,
+            room_signal: false,
             get_pending: false,
             post_pending: false,
             close_reported: false,
@@ -203,8 +250,10 @@ impl Session {
             return;
         }
         self.state = State::Closed(reason);
-        self.outbox.clear();
-        self.queued_messages = 0;
+        self.outbox = VecDeque::new();
+        self.queued_bytes = 0;
+        self.stall_deadline = None;
+        self.room_signal = true;
         self.probe = None;
     }
 
@@ -363,7 +412,8 @@ impl Session {
     }
 
     /// What the pending GET answers now, if anything. `Some` ends the GET.
-    pub(crate) fn take_get(&mut self) -> Option<Vec<Packet>> {
+    /// A GET takes everything queued (one response).
+    pub(crate) fn take_get(&mut self, now: Instant) -> Option<Vec<Packet>> {
         if !self.get_pending {
             return None;
         }
@@ -373,7 +423,7 @@ impl Session {
             // What was queued goes out first, and the close in a response of
             // its own (as the reference does): a client handles a close packet
             // before the messages of the same payload.
-            State::Closing { .. } if !self.outbox.is_empty() => self.drain(),
+            State::Closing { .. } if !self.outbox.is_empty() => self.take_batch(now, usize::MAX),
             State::Closing { reason, .. } => {
                 self.state = State::Closed(reason);
                 vec![Packet::Close]
@@ -386,7 +436,7 @@ impl Session {
                 } else if self.outbox.is_empty() {
                     return None;
                 } else {
-                    self.drain()
+                    self.take_batch(now, usize::MAX)
                 }
             }
         };
@@ -420,8 +470,10 @@ impl Session {
 
     // ----- WebSocket -------------------------------------------------------
 
-    /// What the writer of WebSocket `conn` must do.
-    pub(crate) fn take_ws(&mut self, conn: u64) -> WsOutput {
+    /// What the writer of WebSocket `conn` must do. A batch holds at most
+    /// [`WS_BATCH_BYTES`] (or one message); the writer asks again once it is
+    /// written, which counts as progress for the slow-client clock.
+    pub(crate) fn take_ws(&mut self, now: Instant, conn: u64) -> WsOutput {
         let c = Conn::Ws(conn);
         if let Some(p) = self.probe.as_mut().filter(|p| p.conn == conn) {
             if p.reply_pending {
@@ -436,67 +488,152 @@ impl Session {
         match self.state {
             State::Closed(_) => WsOutput::Close(Vec::new()),
             State::Closing { reason, .. } => {
-                let out = self.drain();
-                self.state = State::Closed(reason);
-                WsOutput::Close(out)
+                let out = self.take_batch(now, WS_BATCH_BYTES);
+                if self.outbox.is_empty() {
+                    self.state = State::Closed(reason);
+                    WsOutput::Close(out)
+                } else {
+                    WsOutput::Packets(out)
+                }
             }
             State::Open if self.outbox.is_empty() => WsOutput::Idle,
-            State::Open => WsOutput::Packets(self.drain()),
+            State::Open => WsOutput::Packets(self.take_batch(now, WS_BATCH_BYTES)),
         }
     }
 
-    /// Takes the whole queue: its buffer becomes the batch (no copy), and an
-    /// idle session keeps no queue allocation.
-    fn drain(&mut self) -> Vec<Packet> {
-        self.queued_messages = 0;
-        Vec::from(std::mem::take(&mut self.outbox))
+    /// Takes packets from the front of the queue, up to `max` bytes of
+    /// application messages (at least one packet). Taking the whole queue
+    /// reuses its buffer as the batch (no copy), and an idle session keeps no
+    /// queue allocation. A take is progress: the slow-client clock restarts,
+    /// or stops if the queue is back under the high-water mark.
+    fn take_batch(&mut self, now: Instant, max: usize) -> Vec<Packet> {
+        let was_over = self.is_over_high_water();
+        let out = if self.queued_bytes <= max {
+            self.queued_bytes = 0;
+            Vec::from(std::mem::take(&mut self.outbox))
+        } else {
+            let mut taken = 0usize;
+            let mut n = 0usize;
+            for p in &self.outbox {
+                let cost = match p {
+                    Packet::Message(m) => message_cost(m),
+                    _ => 0,
+                };
+                if n > 0 && taken.saturating_add(cost) > max {
+                    break;
+                }
+                taken = taken.saturating_add(cost);
+                n += 1;
+            }
+            self.queued_bytes = self.queued_bytes.saturating_sub(taken);
+            let out: Vec<Packet> = self.outbox.drain(..n).collect();
+            if self.outbox.is_empty() {
+                self.outbox = VecDeque::new();
+            }
+            out
+        };
+        if self.stall_deadline.is_some() {
+            self.stall_deadline = self
+                .is_over_high_water()
+                .then(|| now + self.timings.slow_client_timeout);
+        }
+        if was_over && !self.is_over_high_water() {
+            self.room_signal = true;
+        }
+        out
+    }
+
+    /// Whether senders waiting for room under the high-water mark must be
+    /// woken (once per crossing; also once when the session closes).
+    pub(crate) fn take_room_signal(&mut self) -> bool {
+        std::mem::take(&mut self.room_signal)
+    }
+
+    /// Bytes the outbound queue holds (application messages, as counted
+    /// against the budget).
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// Whether the outbound queue is over the high-water mark.
+    pub(crate) fn is_over_high_water(&self) -> bool {
+        self.queued_bytes > self.timings.high_water_mark
+    }
+
+    /// Starts the slow-client clock after a send crossed the high-water mark
+    /// (see [`Sent::crossed`]); no-op if it runs already or the queue is back
+    /// under the mark.
+    pub(crate) fn arm_stall(&mut self, now: Instant) {
+        if self.state == State::Open && self.stall_deadline.is_none() && self.is_over_high_water() {
+            self.stall_deadline = Some(now + self.timings.slow_client_timeout);
+        }
     }
 
     // ----- outgoing --------------------------------------------------------
 
-    /// Queues application messages, all or none. Fails when closed or when the
-    /// bound would be passed; the latter closes the session ([`CloseReason::QueueFull`]).
-    /// Returns whether the queue was empty before (a writer must be woken).
+    /// Queues application messages, all or none. Fails when closed or when
+    /// `max_buffered_bytes` would be passed; the latter closes the session
+    /// ([`CloseReason::QueueFull`]). Over the high-water mark the messages are
+    /// still queued, and [`Sent`] says so.
     pub(crate) fn send(
         &mut self,
-        msgs: impl ExactSizeIterator<Item = Message>,
-    ) -> Result<bool, crate::Error> {
+        msgs: impl ExactSizeIterator<Item = Message> + Clone,
+    ) -> Result<Sent, crate::Error> {
         if self.state != State::Open {
             return Err(crate::Error::Closed);
         }
-        let n = msgs.len();
-        if self.queued_messages + n > self.timings.max_buffered_packets {
+        let cost = msgs
+            .clone()
+            .fold(0usize, |acc, m| acc.saturating_add(message_cost(&m)));
+        let after = self.queued_bytes.saturating_add(cost);
+        if after > self.timings.max_buffered_bytes {
             tracing::warn!(
-                queued = self.queued_messages,
-                bound = self.timings.max_buffered_packets,
-                "outbound queue full; closing the slow session"
+                queued_bytes = self.queued_bytes,
+                adding = cost,
+                max_buffered_bytes = self.timings.max_buffered_bytes,
+                "outbound queue over its hard limit; closing the slow session"
             );
             self.close_now(CloseReason::QueueFull);
             return Err(crate::Error::QueueFull);
         }
         let was_empty = self.outbox.is_empty();
-        self.queued_messages += n;
+        self.queued_bytes = after;
         self.outbox.extend(msgs.map(Packet::Message));
-        Ok(was_empty)
+        let over = self.is_over_high_water();
+        Ok(Sent {
+            wake: was_empty,
+            over,
+            crossed: over && self.stall_deadline.is_none(),
+        })
     }
 
     /// Queues messages only if the transport can take them right now (nothing
     /// queued, a writer ready); otherwise drops them. Returns whether they were
     /// queued.
-    pub(crate) fn send_volatile(&mut self, msgs: impl ExactSizeIterator<Item = Message>) -> bool {
+    pub(crate) fn send_volatile(
+        &mut self,
+        msgs: impl ExactSizeIterator<Item = Message> + Clone,
+    ) -> bool {
         let ready = self.state == State::Open
             && self.outbox.is_empty()
-            && msgs.len() <= self.timings.max_buffered_packets
             && self.probe.is_none()
             && match self.transport {
                 Transport::Polling => self.get_pending,
                 Transport::WebSocket => true,
             };
-        if ready {
-            self.queued_messages += msgs.len();
-            self.outbox.extend(msgs.map(Packet::Message));
+        if !ready {
+            return false;
         }
-        ready
+        let cost = msgs
+            .clone()
+            .fold(0usize, |acc, m| acc.saturating_add(message_cost(&m)));
+        // Volatile data never takes the queue over the high-water mark.
+        if cost > self.timings.high_water_mark {
+            return false;
+        }
+        self.queued_bytes = cost;
+        self.outbox.extend(msgs.map(Packet::Message));
+        true
     }
 
     // ----- timers ----------------------------------------------------------
@@ -509,13 +646,16 @@ impl Session {
         match self.state {
             State::Closed(_) => None,
             State::Closing { deadline, .. } => Some(deadline),
-            State::Open => Some(self.probe.map_or(hb, |p| {
-                let noop = p
-                    .probed_at
-                    .filter(|_| !p.release_get)
-                    .map(|t| t + NOOP_DELAY);
-                noop.map_or(hb.min(p.deadline), |n| hb.min(p.deadline).min(n))
-            })),
+            State::Open => {
+                let t = self.probe.map_or(hb, |p| {
+                    let noop = p
+                        .probed_at
+                        .filter(|_| !p.release_get)
+                        .map(|t| t + NOOP_DELAY);
+                    noop.map_or(hb.min(p.deadline), |n| hb.min(p.deadline).min(n))
+                });
+                Some(self.stall_deadline.map_or(t, |d| t.min(d)))
+            }
         }
     }
 
@@ -531,6 +671,16 @@ impl Session {
                 return;
             }
             State::Open => {}
+        }
+        if self.stall_deadline.is_some_and(|d| now >= d) {
+            tracing::warn!(
+                queued_bytes = self.queued_bytes,
+                high_water_mark = self.timings.high_water_mark,
+                timeout = ?self.timings.slow_client_timeout,
+                "client read nothing while over the high-water mark; closing the slow session"
+            );
+            self.close_now(CloseReason::QueueFull);
+            return;
         }
         if let Some(p) = self.probe.as_mut() {
             if p.probed_at.is_some_and(|t| now >= t + NOOP_DELAY) {
@@ -568,7 +718,10 @@ mod tests {
             ping_timeout: Duration::from_millis(200),
             upgrade_timeout: Duration::from_millis(1000),
             close_wait: Duration::from_millis(5000),
-            max_buffered_packets: 3,
+            // Three one-byte messages.
+            high_water_mark: 3 * 65,
+            max_buffered_bytes: 3 * 65,
+            slow_client_timeout: Duration::from_millis(2000),
         }
     }
 
@@ -579,7 +732,7 @@ mod tests {
     fn polling(now: Instant) -> Session {
         let mut s = Session::new(now, Transport::Polling, open(), timings());
         s.begin_get().unwrap();
-        assert_eq!(s.take_get(), Some(vec![open()]));
+        assert_eq!(s.take_get(Instant::now()), Some(vec![open()]));
         s
     }
 
@@ -604,10 +757,10 @@ mod tests {
         let t0 = Instant::now();
         let mut s = polling(t0);
         s.begin_get().unwrap();
-        assert_eq!(s.take_get(), None);
+        assert_eq!(s.take_get(Instant::now()), None);
         s.send([msg("a"), msg("b")].into_iter()).unwrap();
         assert_eq!(
-            s.take_get(),
+            s.take_get(Instant::now()),
             Some(vec![Packet::Message(msg("a")), Packet::Message(msg("b"))])
         );
     }
@@ -618,7 +771,7 @@ mod tests {
         let mut s = polling(t0);
         s.begin_get().unwrap();
         assert_eq!(s.begin_get(), Err(GetError::Overlap));
-        assert_eq!(s.take_get(), Some(vec![Packet::Close]));
+        assert_eq!(s.take_get(Instant::now()), Some(vec![Packet::Close]));
         assert_eq!(s.take_close_event(), Some(CloseReason::TransportError));
         assert_eq!(s.take_close_event(), None);
         assert_eq!(s.begin_get(), Err(GetError::Closed));
@@ -639,7 +792,10 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(300)));
         s.handle_timeout(t0 + Duration::from_millis(300));
         s.begin_get().unwrap();
-        assert_eq!(s.take_get(), Some(vec![Packet::Ping { probe: false }]));
+        assert_eq!(
+            s.take_get(Instant::now()),
+            Some(vec![Packet::Ping { probe: false }])
+        );
         // Pong resets: next ping 300 ms after the pong.
         let t1 = t0 + Duration::from_millis(350);
         assert_eq!(
@@ -665,7 +821,10 @@ mod tests {
             s.handle_packet(now, Conn::Polling, Packet::Pong { probe: false });
         }
         s.begin_get().unwrap();
-        assert_eq!(s.take_get(), Some(vec![Packet::Ping { probe: false }]));
+        assert_eq!(
+            s.take_get(Instant::now()),
+            Some(vec![Packet::Ping { probe: false }])
+        );
     }
 
     #[test]
@@ -675,7 +834,7 @@ mod tests {
         s.begin_get().unwrap();
         s.begin_post().unwrap();
         s.handle_packet(t0, Conn::Polling, Packet::Close);
-        assert_eq!(s.take_get(), Some(vec![Packet::Noop]));
+        assert_eq!(s.take_get(Instant::now()), Some(vec![Packet::Noop]));
         assert_eq!(s.close_reason(), Some(CloseReason::TransportClose));
     }
 
@@ -711,10 +870,13 @@ mod tests {
         s.close_gracefully(t0, CloseReason::ForcedClose);
         assert!(!s.is_closed());
         s.begin_get().unwrap();
-        assert_eq!(s.take_get(), Some(vec![Packet::Message(msg("bye"))]));
+        assert_eq!(
+            s.take_get(Instant::now()),
+            Some(vec![Packet::Message(msg("bye"))])
+        );
         assert!(!s.is_closed());
         s.begin_get().unwrap();
-        assert_eq!(s.take_get(), Some(vec![Packet::Close]));
+        assert_eq!(s.take_get(Instant::now()), Some(vec![Packet::Close]));
         assert_eq!(s.take_close_event(), Some(CloseReason::ForcedClose));
     }
 
@@ -726,7 +888,10 @@ mod tests {
         s.begin_get().unwrap();
         assert!(s.send_volatile([msg("v")].into_iter()));
         assert!(!s.send_volatile([msg("w")].into_iter()), "queue not empty");
-        assert_eq!(s.take_get(), Some(vec![Packet::Message(msg("v"))]));
+        assert_eq!(
+            s.take_get(Instant::now()),
+            Some(vec![Packet::Message(msg("v"))])
+        );
     }
 
     #[test]
@@ -756,24 +921,24 @@ mod tests {
         s.begin_get().unwrap();
         let ws = s.start_probe(t0).unwrap();
         assert_eq!(s.start_probe(t0), None, "second probe refused");
-        assert_eq!(s.take_ws(ws), WsOutput::Idle);
+        assert_eq!(s.take_ws(Instant::now(), ws), WsOutput::Idle);
         s.handle_packet(t0, Conn::Ws(ws), Packet::Ping { probe: true });
         assert_eq!(
-            s.take_ws(ws),
+            s.take_ws(Instant::now(), ws),
             WsOutput::Packets(vec![Packet::Pong { probe: true }])
         );
         // The pending GET is released with a noop, 100 ms after the probe
         // (regression: it was released at once, which the official client
         // suite's "should not emit a packet twice" case sees as an extra packet).
-        assert_eq!(s.take_get(), None);
+        assert_eq!(s.take_get(Instant::now()), None);
         assert_eq!(s.poll_timeout(), Some(t0 + NOOP_DELAY));
         s.handle_timeout(t0 + NOOP_DELAY);
-        assert_eq!(s.take_get(), Some(vec![Packet::Noop]));
+        assert_eq!(s.take_get(Instant::now()), Some(vec![Packet::Noop]));
         s.send([msg("queued")].into_iter()).unwrap();
         s.handle_packet(t0, Conn::Ws(ws), Packet::Upgrade);
         assert_eq!(s.transport(), Transport::WebSocket);
         assert_eq!(
-            s.take_ws(ws),
+            s.take_ws(Instant::now(), ws),
             WsOutput::Packets(vec![Packet::Message(msg("queued"))])
         );
         // Polling is no longer the transport: its packets are ignored.
@@ -795,7 +960,7 @@ mod tests {
         let ws = s.start_probe(t0).unwrap();
         s.handle_packet(t0, Conn::Ws(ws), Packet::Message(msg("early")));
         assert!(!s.is_upgrading());
-        assert_eq!(s.take_ws(ws), WsOutput::Close(vec![]));
+        assert_eq!(s.take_ws(Instant::now(), ws), WsOutput::Close(vec![]));
         assert_eq!(s.transport(), Transport::Polling);
 
         let ws2 = s.start_probe(t0).unwrap();
@@ -808,8 +973,193 @@ mod tests {
             s.handle_packet(now, Conn::Polling, Packet::Pong { probe: false });
         }
         assert_eq!(now, t0 + Duration::from_millis(1000));
-        assert_eq!(s.take_ws(ws2), WsOutput::Close(vec![]));
+        assert_eq!(s.take_ws(Instant::now(), ws2), WsOutput::Close(vec![]));
         assert!(!s.is_closed());
+    }
+
+    /// Messages of 20 000 bytes: a WebSocket batch (64 KiB) takes three.
+    const BIG: usize = 20_000;
+    const BIG_COST: usize = BIG + MESSAGE_OVERHEAD;
+
+    /// A budget of 10 big messages, soft mark at 4.
+    fn budget() -> Timings {
+        Timings {
+            high_water_mark: 4 * BIG_COST,
+            max_buffered_bytes: 10 * BIG_COST,
+            // The heartbeat stays out of the way.
+            ping_interval: Duration::from_secs(60),
+            ping_timeout: Duration::from_secs(60),
+            ..timings()
+        }
+    }
+
+    fn kb(i: usize) -> Message {
+        Message::from(format!("{i:0>1000}"))
+    }
+
+    fn big(i: usize) -> Message {
+        Message::from(format!("{i:0>BIG$}"))
+    }
+
+    fn ws_session(t0: Instant, timings: Timings) -> (Session, u64) {
+        let mut s = Session::new(t0, Transport::WebSocket, open(), timings);
+        let ws = s.initial_ws_conn().unwrap();
+        assert_eq!(s.take_ws(t0, ws), WsOutput::Packets(vec![open()]));
+        (s, ws)
+    }
+
+    fn arm_if_crossed(s: &mut Session, now: Instant, sent: Sent) {
+        if sent.crossed {
+            s.arm_stall(now);
+        }
+    }
+
+    #[test]
+    fn a_burst_over_the_high_water_mark_is_absorbed_while_the_client_reads() {
+        let t0 = Instant::now();
+        let (mut s, ws) = ws_session(t0, budget());
+        // A burst of 9: over the soft mark from the 5th on, all queued.
+        for i in 0..9 {
+            let sent = s.send([big(i)].into_iter()).unwrap();
+            assert_eq!(sent.over, i >= 4, "{i}");
+            assert_eq!(sent.crossed, i == 4, "{i}");
+            arm_if_crossed(&mut s, t0, sent);
+        }
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(2000)));
+        // The client reads slowly: a batch every 1.5 s, each under the
+        // 2 s timeout; the clock restarts each time, nobody is cut off,
+        // although the whole burst takes longer than one timeout.
+        let mut now = t0;
+        let mut got = 0;
+        while got < 9 {
+            let before = now;
+            now += Duration::from_millis(1500);
+            s.handle_packet(before, Conn::Ws(ws), Packet::Pong { probe: false });
+            advance(&mut s, before, now);
+            s.handle_packet(now, Conn::Ws(ws), Packet::Pong { probe: false });
+            assert!(!s.is_closed(), "cut off after {got} messages");
+            match s.take_ws(now, ws) {
+                WsOutput::Packets(p) => {
+                    for p in p {
+                        if let Packet::Message(m) = p {
+                            assert_eq!(m, big(got));
+                            got += 1;
+                        }
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(now >= t0 + Duration::from_millis(4500));
+        assert!(!s.is_over_high_water());
+        assert!(s.take_room_signal(), "back under the mark: waiters woken");
+    }
+
+    #[test]
+    fn a_client_that_takes_nothing_over_the_mark_is_cut_off_after_the_timeout() {
+        let t0 = Instant::now();
+        let (mut s, ws) = ws_session(t0, budget());
+        // Under the mark: no clock, however long nothing is read (the
+        // heartbeat deals with a dead client).
+        for i in 0..4 {
+            assert!(!s.send([big(i)].into_iter()).unwrap().crossed);
+        }
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+        let t1 = t0 + Duration::from_millis(100);
+        let sent = s.send([big(4)].into_iter()).unwrap();
+        assert!(sent.crossed);
+        s.arm_stall(t1);
+        // One take (3 messages) brings it under the mark: the clock stops.
+        let t2 = t1 + Duration::from_millis(1000);
+        assert!(matches!(s.take_ws(t2, ws), WsOutput::Packets(_)));
+        assert!(!s.is_over_high_water());
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+        for i in 5..9 {
+            let sent = s.send([big(i)].into_iter()).unwrap();
+            arm_if_crossed(&mut s, t2, sent);
+        }
+        assert!(s.is_over_high_water());
+        let mut now;
+        loop {
+            now = s.poll_timeout().unwrap();
+            assert!(now <= t2 + Duration::from_millis(2000), "never cut off");
+            s.handle_timeout(now);
+            if s.is_closed() {
+                break;
+            }
+            // Pongs come (the reader side is alive), but nothing is taken.
+            s.handle_packet(now, Conn::Ws(ws), Packet::Pong { probe: false });
+        }
+        assert_eq!(now, t2 + Duration::from_millis(2000));
+        assert_eq!(s.take_close_event(), Some(CloseReason::QueueFull));
+        assert_eq!(s.queued_bytes(), 0);
+        assert!(s.take_room_signal(), "closing wakes the waiters");
+    }
+
+    #[test]
+    fn the_hard_limit_closes_at_once() {
+        let t0 = Instant::now();
+        let (mut s, _ws) = ws_session(t0, budget());
+        for i in 0..10 {
+            s.send([big(i)].into_iter()).unwrap();
+        }
+        assert!(matches!(
+            s.send([big(10)].into_iter()),
+            Err(crate::Error::QueueFull)
+        ));
+        assert_eq!(s.take_close_event(), Some(CloseReason::QueueFull));
+    }
+
+    #[test]
+    fn a_websocket_writer_takes_bounded_batches_in_order() {
+        let t0 = Instant::now();
+        let big = Timings {
+            high_water_mark: 1 << 20,
+            max_buffered_bytes: 1 << 20,
+            ..timings()
+        };
+        let (mut s, ws) = ws_session(t0, big);
+        for i in 0..200 {
+            s.send([kb(i)].into_iter()).unwrap();
+        }
+        let mut next = 0;
+        while let WsOutput::Packets(p) = s.take_ws(t0, ws) {
+            let bytes: usize = p
+                .iter()
+                .map(|p| match p {
+                    Packet::Message(m) => message_cost(m),
+                    _ => 0,
+                })
+                .sum();
+            assert!(bytes <= WS_BATCH_BYTES, "{bytes}");
+            for p in p {
+                assert_eq!(p, Packet::Message(kb(next)));
+                next += 1;
+            }
+            assert_eq!(s.queued_bytes(), (200 - next) * 1064);
+        }
+        assert_eq!(next, 200);
+        // One message larger than a batch still goes out, alone.
+        let huge = Message::from("x".repeat(WS_BATCH_BYTES * 2));
+        s.send([kb(0), huge.clone(), kb(1)].into_iter()).unwrap();
+        assert_eq!(
+            s.take_ws(t0, ws),
+            WsOutput::Packets(vec![Packet::Message(kb(0))])
+        );
+        assert_eq!(
+            s.take_ws(t0, ws),
+            WsOutput::Packets(vec![Packet::Message(huge)])
+        );
+    }
+
+    #[test]
+    fn volatile_never_goes_over_the_mark() {
+        let t0 = Instant::now();
+        let (mut s, _ws) = ws_session(t0, budget());
+        let five: Vec<Message> = (0..5).map(big).collect();
+        assert!(!s.send_volatile(five.clone().into_iter()));
+        assert!(s.send_volatile(five[..4].iter().cloned()));
+        assert!(!s.send_volatile([kb(9)].into_iter()), "queue not empty");
     }
 
     #[test]
@@ -817,9 +1167,12 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Session::new(t0, Transport::WebSocket, open(), timings());
         let ws = s.initial_ws_conn().unwrap();
-        assert_eq!(s.take_ws(ws), WsOutput::Packets(vec![open()]));
+        assert_eq!(
+            s.take_ws(Instant::now(), ws),
+            WsOutput::Packets(vec![open()])
+        );
         s.handle_decode_error(Conn::Ws(ws));
         assert_eq!(s.take_close_event(), Some(CloseReason::ParseError));
-        assert_eq!(s.take_ws(ws), WsOutput::Close(vec![]));
+        assert_eq!(s.take_ws(Instant::now(), ws), WsOutput::Close(vec![]));
     }
 }

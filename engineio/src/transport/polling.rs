@@ -68,7 +68,7 @@ pub(crate) async fn get(shared: Arc<Shared>) -> Response<ResponseBody> {
         let changed = shared.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        if let Some(packets) = shared.with(|s| s.take_get()) {
+        if let Some(packets) = shared.with(|s| s.take_get(now())) {
             guard.active = false;
             // Draining may have finished a close or freed the queue.
             shared.wake();

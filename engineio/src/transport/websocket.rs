@@ -237,7 +237,7 @@ async fn drive<S>(
             let changed = shared.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let out = shared.with(|s| s.take_ws(conn));
+            let out = shared.with(|s| s.take_ws(now(), conn));
             let (packets, close) = match out {
                 WsOutput::Idle => {
                     changed.await;
