@@ -67,8 +67,11 @@ impl ServeOptions {
 /// for Engine.IO paths.
 ///
 /// # Errors
-/// None today: accept errors (e.g. out of file descriptors) are logged and
-/// retried after a short pause; the `Result` leaves room for fatal ones.
+/// None today: accept errors (e.g. out of file descriptors) are retried after
+/// a pause that grows from 10 ms to 1 s while they last (the loop neither
+/// spins nor ends; existing connections are unaffected), logged once per
+/// episode with a warning and once more when accepting works again; the
+/// `Result` leaves room for fatal ones.
 pub async fn serve<S>(
     listener: tokio::net::TcpListener,
     service: S,
@@ -106,18 +109,33 @@ where
     let header_timeout = options.header_read_timeout;
     let max_head = options.max_header_bytes.max(8192);
     tokio::pin!(shutdown);
+    // Consecutive accept failures of the current episode.
+    let mut failures: u64 = 0;
     loop {
         let (stream, addr) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!(error = %e, "accept failed (out of file descriptors?); pausing new connections, retrying");
+                    } else {
+                        tracing::trace!(error = %e, failures, "accept failed again");
+                    }
+                    let pause = Duration::from_millis(10u64.saturating_mul(1 << failures.min(7)).min(1000));
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = &mut shutdown => break,
+                    }
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        if failures > 0 {
+            tracing::info!(failures, "accepting connections again");
+            failures = 0;
+        }
         let _ = stream.set_nodelay(true);
         let svc = service.clone();
         tokio::spawn(async move {
