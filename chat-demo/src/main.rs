@@ -38,7 +38,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use engineio::EngineConfig;
 use socketio::{SocketIo, SocketIoConfig};
@@ -178,11 +177,22 @@ async fn main() -> ExitCode {
         let io = io.clone();
         hyper::service::service_fn(move |req| web::route(req, io.clone(), assets.clone()))
     };
-    let result = engineio::serve(listener, router, shutdown_signal()).await;
-    tracing::info!("shutting down");
-    io.shutdown();
-    // Let the close packets reach the clients.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // On SIGTERM the transports are dropped (`io.shutdown()`), not closed with
+    // a goodbye (`io.close()`): the browsers then show "reconnecting" and come
+    // back by themselves when the demo restarts. The engine's close still
+    // waits (bounded) until none of its tasks is left.
+    let close = {
+        let io = io.clone();
+        async move {
+            tracing::info!("shutting down");
+            io.shutdown();
+            io.engine().close().await;
+        }
+    };
+    let options =
+        engineio::ServeOptions::default().shutdown_timeout(io.engine().config().shutdown_timeout);
+    let result =
+        engineio::serve_with_close(listener, router, shutdown_signal(), options, close).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -34,6 +34,7 @@ use crate::error::Error;
 /// | `max_sessions` | 100 000 | sessions | further handshakes get 503 |
 /// | `polling_close_wait` | 30 000 | ms | how long a server-closed polling session waits for a GET to deliver its close |
 /// | `body_timeout` | 30 000 | ms | how long a POST body may take to arrive (then 408 and the session closes) |
+/// | `shutdown_timeout` | 10 000 | ms | how long a graceful [`close`](crate::EngineIo::close) (or the end of [`serve`](crate::EngineIo::serve)) waits for clients and tasks before it closes and aborts what is left |
 /// | `cors` | off | | |
 ///
 /// # Outbound backpressure: bursts are not slow clients
@@ -104,6 +105,9 @@ pub struct EngineConfig {
     /// How long a POST body may take to arrive; a body that trickles or never
     /// ends gets 408 and its session is closed.
     pub body_timeout: Duration,
+    /// How long a graceful close waits for queued messages to reach the
+    /// clients and for the server's tasks to end before it cuts the rest.
+    pub shutdown_timeout: Duration,
     /// CORS policy for HTTP requests; `None` sends no CORS headers.
     pub cors: Option<Cors>,
 }
@@ -126,6 +130,7 @@ impl Default for EngineConfig {
             max_sessions: 100_000,
             polling_close_wait: Duration::from_millis(30_000),
             body_timeout: Duration::from_millis(30_000),
+            shutdown_timeout: Duration::from_millis(10_000),
             cors: None,
         }
     }
@@ -220,6 +225,10 @@ impl EngineConfig {
     setter!(
         /// Sets [`body_timeout`](Self::body_timeout).
         body_timeout: Duration
+    );
+    setter!(
+        /// Sets [`shutdown_timeout`](Self::shutdown_timeout).
+        shutdown_timeout: Duration
     );
 
     /// Sets the CORS policy.

@@ -70,6 +70,7 @@ mod server;
 mod service;
 mod sid;
 mod socket;
+mod tasks;
 mod transport;
 
 pub use config::{Cors, CorsOrigin, EngineConfig};
@@ -77,7 +78,7 @@ pub use error::{DecodeError, Error, HandshakeError};
 pub use packet::{Message, Packet, PacketType, Str};
 pub use payload::{Payload, SEPARATOR, encode_payload};
 pub use proto::{CloseReason, Transport};
-pub use server::{HEADER_READ_TIMEOUT, ServeOptions, serve, serve_with};
+pub use server::{HEADER_READ_TIMEOUT, ServeOptions, serve, serve_with, serve_with_close};
 pub use service::{BoxFuture, ConnectInfo, EngineIo, EngineIoBuilder, ResponseBody};
 pub use sid::Sid;
 pub use socket::{Backlog, HandshakeRequest, Incoming, Socket};

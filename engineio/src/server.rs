@@ -17,6 +17,10 @@ use crate::service::{ConnectInfo, ResponseBody};
 /// How long a client may take to send a request's headers, by default.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// After `shutdown_timeout`, the time left for answers to requests that the
+/// server's own close just released.
+const ANSWER_MARGIN: Duration = Duration::from_millis(500);
+
 /// Options of the accept loop.
 ///
 /// ```
@@ -34,6 +38,10 @@ pub struct ServeOptions {
     /// life, so this bounds that memory per session. Default 32 KiB (Node
     /// allows 16 KiB of headers); larger heads get 431.
     pub max_header_bytes: usize,
+    /// Once `shutdown` completes, how long open connections get to finish
+    /// (idle keep-alive connections close at once, a request in progress
+    /// gets its response) before they are aborted. Default 10 s.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -41,11 +49,18 @@ impl Default for ServeOptions {
         ServeOptions {
             header_read_timeout: HEADER_READ_TIMEOUT,
             max_header_bytes: 32 * 1024,
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
 
 impl ServeOptions {
+    /// Sets [`shutdown_timeout`](Self::shutdown_timeout).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
     /// Sets [`max_header_bytes`](Self::max_header_bytes) (at least 8 192).
     pub fn max_header_bytes(mut self, n: usize) -> Self {
         self.max_header_bytes = n.max(8192);
@@ -61,6 +76,17 @@ impl ServeOptions {
 
 /// Serves `service` on every connection accepted from `listener`, until
 /// `shutdown` completes. Each request carries a [`ConnectInfo`] extension.
+///
+/// Shutdown: the listener is closed at once, every open connection is told
+/// to finish (idle keep-alive connections close, a request in progress gets
+/// its response first), and this returns when all have ended, or after
+/// [`ServeOptions::shutdown_timeout`] (plus half a second for answers that a
+/// `close` released at that bound) with the rest aborted.
+///
+/// If your service routes to an [`EngineIo`](crate::EngineIo) (or a
+/// `socketio::SocketIo`), serve with [`serve_with_close`] and its `close()`:
+/// otherwise its long-polling requests stay pending until the bound. No connection
+/// task outlives it (dropping this future aborts them too).
 ///
 /// Any hyper service with our body type fits: an [`EngineIo`](crate::EngineIo),
 /// or your own router that calls [`EngineIo::handle`](crate::EngineIo::handle)
@@ -88,6 +114,32 @@ where
     serve_with(listener, service, shutdown, ServeOptions::default()).await
 }
 
+/// As [`serve_with`], running `close` once `shutdown` completes, beside the
+/// connections' draining: give it the server's graceful close (as
+/// [`EngineIo::serve`](crate::EngineIo::serve) does with
+/// [`EngineIo::close`](crate::EngineIo::close)) so that long-polling requests
+/// waiting on sessions get their answer and WebSocket sessions their close.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with_close<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+    options: ServeOptions,
+    close: impl Future<Output = ()>,
+) -> Result<(), Error>
+where
+    S: Service<Request<Incoming>, Response = Response<ResponseBody>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    serve_inner(listener, service, shutdown, options, close).await
+}
+
 /// As [`serve`], with options.
 ///
 /// # Errors
@@ -106,13 +158,49 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    serve_inner(listener, service, shutdown, options, std::future::ready(())).await
+}
+
+async fn serve_inner<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+    options: ServeOptions,
+    close: impl Future<Output = ()>,
+) -> Result<(), Error>
+where
+    S: Service<Request<Incoming>, Response = Response<ResponseBody>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let header_timeout = options.header_read_timeout;
     let max_head = options.max_header_bytes.max(8192);
-    tokio::pin!(shutdown);
+    let bound = options.shutdown_timeout;
+    // Once `shutdown` fires, the server's own close runs while connections
+    // are still accepted and served as usual: its clients' last requests (the
+    // poll that takes the goodbye, the client's close packet) must get
+    // through; new handshakes are refused by the server itself. Resolves with
+    // the instant the shutdown began.
+    let stopping = async {
+        shutdown.await;
+        let at = tokio::time::Instant::now();
+        tracing::info!(timeout = ?bound, "shutting down: closing the server");
+        close.await;
+        at
+    };
+    tokio::pin!(stopping);
+    let began;
     // Consecutive accept failures of the current episode.
     let mut failures: u64 = 0;
+    // Every connection's task: reaped as they end, drained on shutdown.
+    let mut conns = tokio::task::JoinSet::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     loop {
         let (stream, addr) = tokio::select! {
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -125,12 +213,12 @@ where
                     let pause = Duration::from_millis(10u64.saturating_mul(1 << failures.min(7)).min(1000));
                     tokio::select! {
                         () = tokio::time::sleep(pause) => {}
-                        () = &mut shutdown => break,
+                        at = &mut stopping => { began = at; break }
                     }
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            at = &mut stopping => { began = at; break }
         };
         if failures > 0 {
             tracing::info!(failures, "accepting connections again");
@@ -138,7 +226,8 @@ where
         }
         let _ = stream.set_nodelay(true);
         let svc = service.clone();
-        tokio::spawn(async move {
+        let mut stop = stop_rx.clone();
+        conns.spawn(async move {
             let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(addr));
                 svc.call(req)
@@ -149,10 +238,39 @@ where
                 .max_header_size(max_head)
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades();
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
             }
         });
+    }
+    drop(listener);
+    // `close` may cut sessions at the bound itself; their pending polls then
+    // get answered within the margin, not aborted.
+    let deadline = began + bound + ANSWER_MARGIN;
+    let _ = stop_tx.send(true);
+    tracing::info!(
+        connections = conns.len(),
+        "no longer accepting; draining connections"
+    );
+    let drained = {
+        let drain = async { while conns.join_next().await.is_some() {} };
+        tokio::time::timeout_at(deadline, drain).await.is_ok()
+    };
+    if !drained {
+        tracing::warn!(
+            connections = conns.len(),
+            "connections still open after shutdown_timeout; aborting them"
+        );
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ use crate::packet::{Packet, Str};
 use crate::proto::{CloseReason, Session, Timings, Transport};
 use crate::sid::Sid;
 use crate::socket::{HandshakeRequest, Incoming, Registry, Shared, Socket, now, run_timer};
+use crate::tasks::TaskSet;
 use crate::transport::{polling, websocket};
 
 /// The body type of every response the service produces.
@@ -78,6 +79,10 @@ impl Registry for Sessions {
 struct Inner {
     /// Open WebSocket connections (including probes and ones being closed).
     websockets: Arc<std::sync::atomic::AtomicUsize>,
+    /// Every task spawned for a session (timer, WebSocket, handler).
+    tasks: TaskSet,
+    /// Set by [`EngineIo::close`] / [`EngineIo::shutdown`]: handshakes get 503.
+    closing: std::sync::atomic::AtomicBool,
     config: EngineConfig,
     timings: Timings,
     sessions: Arc<Sessions>,
@@ -203,6 +208,8 @@ impl EngineIoBuilder {
         Ok(EngineIo {
             inner: Arc::new(Inner {
                 websockets: Arc::default(),
+                tasks: TaskSet::default(),
+                closing: std::sync::atomic::AtomicBool::new(false),
                 config: self.config,
                 timings,
                 sessions: Arc::new(Sessions {
@@ -410,13 +417,86 @@ impl EngineIo {
             .map(|shared| Socket { shared })
     }
 
-    /// Closes every session with [`CloseReason::ServerShutdown`].
+    /// Closes every session at once with [`CloseReason::ServerShutdown`]
+    /// (what is still queued is dropped) and refuses new handshakes with
+    /// 503. Returns without waiting; [`close`](Self::close) is the graceful
+    /// form.
     pub fn shutdown(&self) {
+        self.inner
+            .closing
+            .store(true, std::sync::atomic::Ordering::Release);
         let all = self.inner.sessions.all();
         tracing::info!(sessions = all.len(), "shutting down engine");
         for shared in all {
             shared.with_wake(|s| s.close_now(CloseReason::ServerShutdown));
         }
+    }
+
+    /// Whether [`close`](Self::close) or [`shutdown`](Self::shutdown) was called.
+    pub fn is_closing(&self) -> bool {
+        self.inner
+            .closing
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Closes the server gracefully and waits until it is done:
+    ///
+    /// 1. new handshakes are refused (503);
+    /// 2. every session closes with [`CloseReason::ServerShutdown`] after what
+    ///    is already queued for it went out: a WebSocket client gets its
+    ///    messages then a close frame, a polling client its messages then the
+    ///    close packet in its pending (or next) GET;
+    /// 3. it waits until every task the engine spawned has ended (session
+    ///    timers, WebSocket connections, the connection handlers of the
+    ///    application).
+    ///
+    /// Bounded by [`EngineConfig::shutdown_timeout`]: sessions still open then
+    /// are closed at once, and the tasks still running are aborted, so this
+    /// returns within about that time whatever the clients or the handlers do.
+    pub async fn close(&self) {
+        let deadline = tokio::time::Instant::now() + self.inner.config.shutdown_timeout;
+        self.close_until(deadline).await;
+    }
+
+    /// [`close`](Self::close) with its own deadline in place of
+    /// `shutdown_timeout` (for a layer above that spent part of the time
+    /// already, as `socketio` does saying goodbye to each socket).
+    pub async fn close_until(&self, deadline: tokio::time::Instant) {
+        self.inner
+            .closing
+            .store(true, std::sync::atomic::Ordering::Release);
+        let all = self.inner.sessions.all();
+        tracing::info!(sessions = all.len(), "closing engine gracefully");
+        let at = now();
+        for shared in all {
+            shared.with_wake(|s| s.close_gracefully(at, CloseReason::ServerShutdown));
+        }
+        let tasks = &self.inner.tasks;
+        if tokio::time::timeout_at(deadline, tasks.idle())
+            .await
+            .is_ok()
+        {
+            tracing::info!("engine closed");
+            return;
+        }
+        let left = self.inner.sessions.all();
+        let aborted = tasks.abort_all();
+        tracing::warn!(
+            sessions = left.len(),
+            tasks = aborted,
+            "shutdown_timeout passed; closing the remaining sessions at once and aborting their tasks"
+        );
+        for shared in left {
+            shared.with_wake(|s| s.close_now(CloseReason::ServerShutdown));
+        }
+        tasks.idle().await;
+        tracing::info!("engine closed");
+    }
+
+    /// Tasks the engine has spawned that are still running (a leak check:
+    /// zero once [`close`](Self::close) returns).
+    pub fn task_count(&self) -> usize {
+        self.inner.tasks.len()
     }
 
     /// Whether a request is for this server's path (`<path>` prefix).
@@ -426,7 +506,10 @@ impl EngineIo {
         path.starts_with(prefix) || path == prefix.trim_end_matches('/')
     }
 
-    /// Serves on `listener` until `shutdown` completes, then closes every session.
+    /// Serves on `listener` until `shutdown` completes, then closes gracefully
+    /// (see [`close`](Self::close) and [`serve`](crate::serve)): returns within
+    /// [`EngineConfig::shutdown_timeout`] plus half a second, with no
+    /// connection or session task left running.
     ///
     /// # Errors
     /// An accept error that is not transient.
@@ -435,9 +518,10 @@ impl EngineIo {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        let result = crate::server::serve(listener, self.clone(), shutdown).await;
-        self.shutdown();
-        result
+        let options =
+            crate::ServeOptions::default().shutdown_timeout(self.inner.config.shutdown_timeout);
+        crate::server::serve_with_close(listener, self.clone(), shutdown, options, self.close())
+            .await
     }
 
     /// Handles one HTTP request for the Engine.IO path.
@@ -523,7 +607,7 @@ impl EngineIo {
                             tracing::debug!(sid = %shared.sid, "upgrade probe started");
                             let (_, headers) = crate::socket::detach(req.uri(), req.headers());
                             let headers = Arc::new(headers);
-                            tokio::spawn(websocket::run(
+                            self.inner.tasks.spawn(websocket::run(
                                 shared,
                                 conn,
                                 on,
@@ -531,11 +615,12 @@ impl EngineIo {
                                 self.inner.websockets.clone(),
                                 headers,
                                 false,
+                                self.inner.tasks.clone(),
                             ));
                         }
                         None => {
                             tracing::info!(sid = %shared.sid, "second websocket for session; closing it");
-                            tokio::spawn(websocket::refuse(on, max));
+                            self.inner.tasks.spawn(websocket::refuse(on, max));
                         }
                     }
                     switching_protocols(accept)
@@ -568,6 +653,10 @@ impl EngineIo {
         if query.eio.as_deref() != Some("4") {
             return refuse(HandshakeError::UnsupportedProtocolVersion);
         }
+        if self.is_closing() {
+            tracing::info!(%uri, "server closing; handshake refused");
+            return plain_response(StatusCode::SERVICE_UNAVAILABLE, "");
+        }
         let Some(shared) = self.open_session(transport, handshake) else {
             tracing::warn!(
                 max = config.max_sessions,
@@ -590,7 +679,7 @@ impl EngineIo {
                     // A WebSocket session lives and dies with this one
                     // connection (it cannot change transport): its task
                     // drives the session's timers too.
-                    tokio::spawn(websocket::run(
+                    self.inner.tasks.spawn(websocket::run(
                         shared.clone(),
                         conn,
                         on,
@@ -598,9 +687,10 @@ impl EngineIo {
                         self.inner.websockets.clone(),
                         headers,
                         true,
+                        self.inner.tasks.clone(),
                     ));
                 } else {
-                    tokio::spawn(run_timer(shared.clone()));
+                    self.inner.tasks.spawn(run_timer(shared.clone()));
                 }
                 switching_protocols(accept)
             }
@@ -667,12 +757,14 @@ impl EngineIo {
         tracing::info!(%sid, %transport, remote = ?shared.handshake.remote_addr, "session opened");
         if transport == Transport::Polling {
             // A WebSocket session's timers run in its connection's task.
-            tokio::spawn(run_timer(shared.clone()));
+            self.inner.tasks.spawn(run_timer(shared.clone()));
         }
         let socket = Socket {
             shared: shared.clone(),
         };
-        tokio::spawn((self.inner.handler)(socket, incoming));
+        self.inner
+            .tasks
+            .spawn((self.inner.handler)(socket, incoming));
         Some(shared)
     }
 }

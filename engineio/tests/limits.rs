@@ -216,11 +216,13 @@ async fn shutdown_closes_every_session() {
     .await;
     assert_held(&mut pending, Duration::from_millis(200)).await;
 
-    server.shutdown().await;
+    let stopping = server.begin_shutdown().unwrap();
 
     let res = finish_request(pending, "GET").await;
     assert_eq!((res.status, res.text().as_str()), (200, "1"));
     ws_expect_closed(&mut ws).await;
+    within("server shutdown", stopping).await.unwrap();
+    assert_eq!(server.engine.task_count(), 0);
     for sid in [&polling_sid, &ws_sid] {
         assert_eq!(
             server.wait_closed(sid).await.reason,

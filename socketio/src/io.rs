@@ -423,7 +423,10 @@ impl SocketIo {
         self.engine().handle(req).await
     }
 
-    /// Serves on `listener` until `shutdown` completes, then closes every connection.
+    /// Serves on `listener` until `shutdown` completes, then closes
+    /// gracefully ([`close`](Self::close)): returns within the engine's
+    /// `shutdown_timeout` plus half a second, no connection left open and no
+    /// task of the server left running.
     ///
     /// # Errors
     /// See [`engineio::serve`].
@@ -432,12 +435,81 @@ impl SocketIo {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        Ok(self.engine().serve(listener, shutdown).await?)
+        let options = engineio::ServeOptions::default()
+            .shutdown_timeout(self.engine().config().shutdown_timeout);
+        engineio::serve_with_close(listener, self.clone(), shutdown, options, self.close()).await?;
+        Ok(())
     }
 
-    /// Closes every connection (reason `server shutting down`).
+    /// Closes every connection at once (reason `server shutting down` on the
+    /// server; the clients see their transport close and reconnect). Returns
+    /// without waiting; [`close`](Self::close) is the graceful form.
     pub fn shutdown(&self) {
         self.engine().shutdown();
+    }
+
+    /// Closes the server gracefully and waits until it is done, bounded by
+    /// the engine's [`shutdown_timeout`](engineio::EngineConfig::shutdown_timeout)
+    /// (10 s by default):
+    ///
+    /// 1. new connections are refused (503 to a handshake);
+    /// 2. every socket of every namespace is disconnected: the client gets a
+    ///    DISCONNECT packet, so the official client reports
+    ///    `io server disconnect` (and, as for `socket.disconnect()`, does not
+    ///    reconnect by itself); on the server the `disconnecting` and
+    ///    `disconnect` handlers run with reason `server shutting down`, and
+    ///    with connection state recovery the session is kept as after any
+    ///    server shutdown;
+    /// 3. every ack the server is still awaiting resolves at once with
+    ///    [`AckError::Disconnected`](crate::AckError::Disconnected);
+    /// 4. each connection delivers what was queued for it, then closes;
+    /// 5. every adapter is closed ([`Adapter::close`](crate::Adapter::close)),
+    ///    and it waits until every task of the engine has ended (session
+    ///    timers, WebSocket connections, the connection handlers).
+    ///
+    /// At the deadline, what is still open is closed at once and the tasks
+    /// still running (for instance a `disconnect` handler that never returns)
+    /// are aborted.
+    ///
+    /// Node's `io.close()` drops the transports instead (its clients see
+    /// `transport close` and reconnect): [`shutdown`](Self::shutdown) does
+    /// that, when the clients should come back to another instance.
+    ///
+    /// ```no_run
+    /// # async fn f(io: socketio::SocketIo) {
+    /// // e.g. on SIGTERM:
+    /// io.close().await;
+    /// assert_eq!(io.engine().task_count(), 0);
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        let deadline = tokio::time::Instant::now() + self.engine().config().shutdown_timeout;
+        let namespaces: Vec<Namespace> = self
+            .inner
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let sockets: Vec<Socket> = namespaces.iter().flat_map(Namespace::sockets).collect();
+        tracing::info!(
+            namespaces = namespaces.len(),
+            sockets = sockets.len(),
+            "closing the Socket.IO server"
+        );
+        let goodbyes = futures_util::future::join_all(
+            sockets
+                .iter()
+                .map(|s| s.close(crate::socket::DisconnectReason::ServerShutdown, true)),
+        );
+        if tokio::time::timeout_at(deadline, goodbyes).await.is_err() {
+            tracing::warn!("disconnect handlers still running at shutdown_timeout");
+        }
+        for ns in &namespaces {
+            let _ = tokio::time::timeout_at(deadline, ns.adapter().close()).await;
+        }
+        self.engine().close_until(deadline).await;
     }
 }
 

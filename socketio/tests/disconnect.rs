@@ -442,3 +442,84 @@ async fn shutdown_disconnects_with_server_shutdown() {
     }
     assert_eq!(server.io.engine().session_count(), 0);
 }
+
+/// `SocketIo::close` (issue #12): each client gets a DISCONNECT then the
+/// close, the server's pending ack fails with `Disconnected`, the handlers see
+/// `server shutting down`, and no task of the engine is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_close_says_goodbye_fails_pending_acks_and_leaves_no_task() {
+    let acks: Log<String> = Log::new();
+    let asked = acks.clone();
+    let mut server = Server::start(config(), move |io, left| {
+        let left = left.clone();
+        io.on_connection(move |s: Socket| {
+            let (left, asked) = (left.clone(), asked.clone());
+            async move {
+                track(&s, &left);
+                s.on("ask", move |s: Socket, _: serde_json::Value, _ack| {
+                    let asked = asked.clone();
+                    async move {
+                        let r = s
+                            .emit_with_ack::<_, serde_json::Value>("question", &1)
+                            .await;
+                        asked.push(format!("{r:?}"));
+                    }
+                });
+            }
+        });
+    })
+    .await;
+    let (mut a, ida) = server.joined("/").await;
+    let (mut b, idb) = server.joined("/").await;
+    a.send(r#"42["ask"]"#).await;
+    assert!(a.recv().await.starts_with(r#"420["question""#));
+    let closing = server.io.clone();
+    let closed = tokio::spawn(async move { closing.close().await });
+    a.expect("41").await;
+    b.expect("41").await;
+    a.expect_closed().await;
+    b.expect_closed().await;
+    support::within("close", closed).await.unwrap();
+    assert_eq!(acks.wait_len(1).await, vec!["Err(Disconnected)".to_owned()]);
+    for id in [&ida, &idb] {
+        assert_eq!(
+            server.wait_left(id).await.reason,
+            DisconnectReason::ServerShutdown
+        );
+    }
+    assert_eq!(server.io.engine().session_count(), 0);
+    assert_eq!(server.io.engine().task_count(), 0);
+    // New handshakes are refused once closing.
+    let (status, _) = support::http(server.addr, "GET", &server.url("transport=polling"), "").await;
+    assert_eq!(status, 503);
+    server.shutdown().await;
+}
+
+/// A `disconnect` handler that never returns cannot hold the close past
+/// `shutdown_timeout`: its task is aborted, and nothing is left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_close_is_bounded_by_shutdown_timeout() {
+    let cfg = config().engine(
+        engineio::EngineConfig::default()
+            .path("/socket.io/")
+            .shutdown_timeout(Duration::from_millis(500)),
+    );
+    let mut server = Server::start(cfg, |io, _| {
+        io.on_connection(|s: Socket| async move {
+            s.on_disconnect(|_s, _r| std::future::pending::<()>());
+        });
+    })
+    .await;
+    let (mut a, _) = server.joined("/").await;
+    let started = tokio::time::Instant::now();
+    support::within("close", server.io.close()).await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(400),
+        "waited for the handler: {took:?}"
+    );
+    assert!(took < Duration::from_millis(3000), "bounded: {took:?}");
+    a.expect_closed().await;
+    assert_eq!(server.io.engine().task_count(), 0);
+    server.shutdown().await;
+}

@@ -124,7 +124,12 @@ fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
                 .await;
             let _ = match r {
                 Ok(v) => ack.send(&json!({ "ok": v })),
-                Err(e) => ack.send(&json!({ "error": e.to_string() })),
+                Err(e) => {
+                    // The shutdown test reads this: a pending ack resolves
+                    // with an error when the server closes.
+                    println!("server-ack {event}: {e}");
+                    ack.send(&json!({ "error": e.to_string() }))
+                }
             };
         },
     );
@@ -184,6 +189,11 @@ fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
             }
         },
     );
+    // Never answers: a pending client ack, and a handler still running at
+    // shutdown (which the graceful close cuts at its deadline).
+    socket.on("hang", |_s: Socket, _: Value, _ack: AckSender| {
+        std::future::pending::<()>()
+    });
     socket.on(
         "disconnect-me",
         |socket: Socket, close: bool, _ack| async move {

@@ -46,6 +46,8 @@ struct Args {
     recovery_ms: Option<u64>,
     /// Redis adapter URL (`--redis`).
     redis: Option<String>,
+    /// Bound of the graceful close on SIGTERM (`--shutdown-timeout ms`).
+    shutdown_timeout: u64,
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -78,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
         port_b: 3210,
         recovery_ms: None,
         redis: None,
+        shutdown_timeout: 10_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -98,6 +101,9 @@ fn parse_args() -> Result<Args, String> {
             "--port-b" => args.port_b = value.parse().map_err(|e| bad(&e))?,
             "--recovery-duration" => args.recovery_ms = Some(value.parse().map_err(|e| bad(&e))?),
             "--redis" => args.redis = Some(value),
+            "--shutdown-timeout" => {
+                args.shutdown_timeout = value.parse().map_err(|e| bad(&e))?;
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -131,6 +137,7 @@ fn engine_app(args: &Args) -> Result<EngineIo, engineio::Error> {
         .ping_interval(Duration::from_millis(args.ping_interval))
         .ping_timeout(Duration::from_millis(args.ping_timeout))
         .max_payload(args.max_payload)
+        .shutdown_timeout(Duration::from_millis(args.shutdown_timeout))
         .cors(Cors::any());
     EngineIo::new(config, |socket, mut incoming| async move {
         while let Some(msg) = incoming.recv().await {
@@ -224,6 +231,7 @@ async fn main() -> std::process::ExitCode {
                     .ping_interval(Duration::from_millis(args.ping_interval))
                     .ping_timeout(Duration::from_millis(args.ping_timeout))
                     .max_payload(args.max_payload)
+                    .shutdown_timeout(Duration::from_millis(args.shutdown_timeout))
                     .cors(Cors::any()),
             )
             .connect_timeout(Duration::from_millis(args.connect_timeout))
@@ -269,10 +277,24 @@ async fn main() -> std::process::ExitCode {
             }
         })
     };
-    let result = engineio::serve(listener, router, shutdown_signal()).await;
-    engine.shutdown();
-    io.shutdown();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // On SIGTERM: both servers close gracefully (Socket.IO clients get a
+    // DISCONNECT, `io server disconnect`), bounded by --shutdown-timeout.
+    let close = {
+        let (engine, io) = (engine.clone(), io.clone());
+        async move {
+            tokio::join!(engine.close(), io.close());
+        }
+    };
+    let options = engineio::ServeOptions::default()
+        .shutdown_timeout(Duration::from_millis(args.shutdown_timeout));
+    let result =
+        engineio::serve_with_close(listener, router, shutdown_signal(), options, close).await;
+    // The tests read this line: nothing of either server may be left running.
+    println!(
+        "closed: {} engine tasks, {} socket.io tasks left",
+        engine.task_count(),
+        io.engine().task_count()
+    );
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -77,7 +77,9 @@ function startServer(args = []) {
     exitPromise.then(({ code, signal }) => fail(`server exited early (code ${code}, signal ${signal})`));
 
     const lines = readline.createInterface({ input: child.stdout });
+    const stdout = [];
     lines.on('line', (line) => {
+      if (stdout.length < 10000) stdout.push(line);
       if (verbose) process.stderr.write(`[server stdout] ${line}\n`);
       const m = LISTENING_RE.exec(line);
       if (!m || settled) return;
@@ -89,6 +91,11 @@ function startServer(args = []) {
         url: `http://127.0.0.1:${port}`,
         wsUrl: `ws://127.0.0.1:${port}`,
         stop,
+        // For shutdown tests: signal it yourself, then await how it exited.
+        child,
+        exited: exitPromise,
+        stdout,
+        stderrTail: () => stderrTail,
       });
     });
   });

@@ -18,6 +18,7 @@ use super::batched_read::BatchedRead;
 use crate::packet::{Message, Packet, Str};
 use crate::proto::{CloseReason, Conn, WsOutput};
 use crate::socket::{Received, Shared, now, run_timer};
+use crate::tasks::TaskSet;
 
 /// An upgraded connection: the plain TCP stream when the server is ours (the
 /// HTTP layer's buffers are then freed), any hyper upgrade otherwise.
@@ -116,6 +117,7 @@ enum ReadEnd {
 /// Runs WebSocket `conn` of a session until it is closed. With `timers`,
 /// this task also drives the session's timers (a session opened on a
 /// WebSocket, which has no other task for them).
+#[allow(clippy::too_many_arguments)] // two call sites, both in service.rs
 pub(crate) async fn run(
     shared: Arc<Shared>,
     conn: u64,
@@ -124,6 +126,7 @@ pub(crate) async fn run(
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
     timers: bool,
+    tasks: TaskSet,
 ) {
     let upgrading = upgrade(on, max_payload);
     tokio::pin!(upgrading);
@@ -141,10 +144,10 @@ pub(crate) async fn run(
     // would otherwise be kept for the connection's whole life.
     match ws {
         Some(Ws::Tcp(ws)) => {
-            tokio::spawn(drive(shared, conn, ws, open, headers, timers));
+            tasks.spawn(drive(shared, conn, ws, open, headers, timers));
         }
         Some(Ws::Other(ws)) => {
-            tokio::spawn(drive(shared, conn, ws, open, headers, timers));
+            tasks.spawn(drive(shared, conn, ws, open, headers, timers));
         }
         None => {
             shared

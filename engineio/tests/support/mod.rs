@@ -117,11 +117,12 @@ impl Server {
         let (stop, stopped) = oneshot::channel::<()>();
         let served = engine.clone();
         let task = tokio::spawn(async move {
-            let _ = engineio::serve(listener, served.clone(), async {
-                let _ = stopped.await;
-            })
-            .await;
-            served.shutdown();
+            // Graceful: the engine closes its sessions, then the connections drain.
+            let _ = served
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
         });
         Server {
             addr,
@@ -134,12 +135,18 @@ impl Server {
 
     /// Stops the accept loop and closes every session (`ServerShutdown`).
     pub async fn shutdown(&mut self) {
+        if let Some(task) = self.begin_shutdown() {
+            within("server shutdown", task).await.unwrap();
+        }
+    }
+
+    /// Starts the graceful shutdown; the returned task ends with it (the
+    /// server waits for its clients' close handshakes, so read them meanwhile).
+    pub fn begin_shutdown(&mut self) -> Option<JoinHandle<()>> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            within("server shutdown", task).await.unwrap();
-        }
+        self.task.take()
     }
 
     /// Waits until the application has seen session `sid` close; returns the record.

@@ -18,6 +18,8 @@ pub struct MemoryAdapter {
     rooms: DashMap<Room, HashSet<SocketId>>,
     sids: DashMap<SocketId, HashSet<Room>>,
     recovery: Option<Arc<RecoveryStore>>,
+    /// The recovery log's purge task, stopped by [`Adapter::close`].
+    purge: Option<tokio::task::AbortHandle>,
 }
 
 impl MemoryAdapter {
@@ -28,10 +30,11 @@ impl MemoryAdapter {
         let recovery = ns
             .recovery_config()
             .map(|c| Arc::new(RecoveryStore::new(c)));
+        let mut purge = None;
         if let (Some(store), Ok(rt)) = (&recovery, tokio::runtime::Handle::try_current()) {
             let every = store.purge_interval();
             let store = Arc::downgrade(store);
-            rt.spawn(async move {
+            let task = rt.spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
                     match store.upgrade() {
@@ -40,12 +43,14 @@ impl MemoryAdapter {
                     }
                 }
             });
+            purge = Some(task.abort_handle());
         }
         MemoryAdapter {
             ns,
             rooms: DashMap::new(),
             sids: DashMap::new(),
             recovery,
+            purge,
         }
     }
 
@@ -95,6 +100,13 @@ impl MemoryAdapter {
 }
 
 impl Adapter for MemoryAdapter {
+    fn close(&self) -> super::AdapterFuture<'_, ()> {
+        if let Some(task) = &self.purge {
+            task.abort();
+        }
+        Box::pin(std::future::ready(()))
+    }
+
     fn add_all(&self, id: &SocketId, rooms: &[Room]) {
         for room in rooms {
             self.rooms.entry(room.clone()).or_default().insert(*id);

@@ -249,6 +249,13 @@ pub trait Adapter: Send + Sync + 'static {
     fn kept_packets(&self) -> usize {
         0
     }
+
+    /// The server is closing ([`SocketIo::close`](crate::SocketIo::close)):
+    /// stop background work (timers, subscriptions). Called once per
+    /// namespace, after its sockets left; the default does nothing.
+    fn close(&self) -> AdapterFuture<'_, ()> {
+        ready(())
+    }
 }
 
 /// Builds the adapter of each namespace.
