@@ -44,6 +44,9 @@ step "conformance: official clients against our server"
 step "soak: churn with the official clients (short run)"
 (cd conformance && npm run soak -- --duration 60)
 
+step "recovery race: 800 recoveries under a broadcast every 2 ms, none may lose or reorder one"
+(cd conformance && npm run recovery-race)
+
 step "chat demo: browser end-to-end test (headless Chromium)"
 chat-demo/e2e/run.sh
 

@@ -219,21 +219,31 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     };
     let recovery = io.config.connection_state_recovery.clone();
     // Connection state recovery: a `pid` and an `offset` of a kept session.
+    // Taken under the ordering lock, with the log's newest offset at that
+    // moment (`mark`): what is emitted from then until the socket joins is
+    // read after the mark when it joins (see `join`).
     let restored = recovery.as_ref().and_then(|_| {
         let pid = auth.get("pid")?.as_str()?;
         let offset = auth.get("offset")?.as_str()?;
-        ns.adapter().restore_session(pid, offset)
+        let _order = ns.recovery_order();
+        let (session, missed) = ns.adapter().restore_session(pid, offset)?;
+        let mark = ns
+            .adapter()
+            .last_offset()
+            .unwrap_or_else(|| offset.to_owned());
+        Some((session, missed, mark))
     });
     let handshake = Handshake::new(client.esock.handshake(), auth);
-    let (socket, missed) = match &restored {
-        Some((session, missed)) => (
-            Socket::restored(ns.clone(), client.clone(), handshake, session),
-            missed.clone(),
+    let (socket, recovered) = match restored {
+        Some((session, missed, mark)) => (
+            Socket::restored(ns.clone(), client.clone(), handshake, &session),
+            Some(Recovered {
+                rooms: session.rooms,
+                missed,
+                mark,
+            }),
         ),
-        None => (
-            Socket::new(ns.clone(), client.clone(), handshake),
-            Vec::new(),
-        ),
+        None => (Socket::new(ns.clone(), client.clone(), handshake), None),
     };
     // Cleans up on every path that does not join, cancellation included.
     let mut connecting = Connecting {
@@ -242,7 +252,7 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
         id: socket.id(),
         joined: false,
     };
-    let skip_middlewares = restored.is_some() && recovery.is_some_and(|r| r.skip_middlewares);
+    let skip_middlewares = recovered.is_some() && recovery.is_some_and(|r| r.skip_middlewares);
     let middlewares: Vec<_> = if skip_middlewares {
         Vec::new()
     } else {
@@ -260,39 +270,82 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
             );
         }
     }
-    if !client.esock.is_open() {
+    let Some(missed) = join(client, &ns, &socket, recovered.as_ref()) else {
         return;
-    }
-    socket.set_connected();
-    ns.insert_socket(socket.clone());
-    let mut rooms = vec![socket.id().as_str().to_owned()];
-    if let Some((session, _)) = &restored {
-        rooms.extend(session.rooms.iter().cloned());
-    }
-    ns.adapter().add_all(&socket.id(), &rooms);
-    client.insert(socket.clone());
-    client.joined.store(true, Ordering::Release);
+    };
     connecting.joined = true;
     drop(connecting);
-    let reply = match socket.pid() {
-        Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid }),
-        None => serde_json::json!({ "sid": socket.id().as_str() }),
-    };
-    send_text(client, Packet::connect(&nsp, Some(reply)).encode());
-    for packet in &missed {
-        let _ = client.esock.send_slice(packet.messages());
-    }
     tracing::debug!(
         sid = %client.esock.sid(),
         id = %socket.id(),
         %nsp,
         recovered = socket.recovered(),
-        missed = missed.len(),
+        missed,
         "socket connected"
     );
     if let Some(handler) = ns.handlers.on_connect() {
         handler(socket).await;
     }
+}
+
+/// What a recovering socket gets back: its rooms, the events it missed up to
+/// the restore, and the log's newest offset then.
+struct Recovered {
+    rooms: Vec<crate::adapter::Room>,
+    missed: Vec<EncodedPacket>,
+    mark: String,
+}
+
+/// Joins `socket` to its namespace and rooms, and queues the CONNECT reply
+/// then, for a recovering socket, the events it missed. With recovery, all of
+/// it under the namespace's ordering lock, so that each event emitted
+/// meanwhile is in the replay or delivered live, exactly once and in order.
+/// Returns the number of replayed events, or `None` if the connection closed.
+/// Synchronous on purpose: the lock is never held across an await.
+fn join(
+    client: &Arc<Client>,
+    ns: &Arc<crate::ns::NsInner>,
+    socket: &Socket,
+    recovered: Option<&Recovered>,
+) -> Option<usize> {
+    let _order = ns.recovery_order();
+    if !client.esock.is_open() {
+        return None;
+    }
+    // The events of the time between the restore and now (middlewares).
+    let tail = recovered.map(|r| {
+        ns.adapter()
+            .missed_after(&r.mark, &r.rooms)
+            .unwrap_or_else(|| {
+                tracing::warn!(id = %socket.id(), "recovery log moved past the restore point; events emitted meanwhile cannot be replayed");
+                Vec::new()
+            })
+    });
+    socket.set_connected();
+    ns.insert_socket(socket.clone());
+    let mut rooms = vec![socket.id().as_str().to_owned()];
+    if let Some(r) = recovered {
+        rooms.extend(r.rooms.iter().cloned());
+    }
+    ns.adapter().add_all(&socket.id(), &rooms);
+    client.insert(socket.clone());
+    client.joined.store(true, Ordering::Release);
+    let reply = match socket.pid() {
+        Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid }),
+        None => serde_json::json!({ "sid": socket.id().as_str() }),
+    };
+    send_text(
+        client,
+        Packet::connect(ns.name.as_str(), Some(reply)).encode(),
+    );
+    let mut replayed = 0;
+    if let Some(r) = recovered {
+        for packet in r.missed.iter().chain(tail.iter().flatten()) {
+            let _ = client.esock.send_slice(packet.messages());
+            replayed += 1;
+        }
+    }
+    Some(replayed)
 }
 
 /// A socket between CONNECT and joining (see `IoInner::namespace_for`).

@@ -121,6 +121,14 @@ pub(crate) struct NsInner {
     /// is not dropped while this is not 0. Changed under the namespace map lock
     /// (see `IoInner::namespace_for`).
     pub(crate) connecting: AtomicUsize,
+    /// With connection state recovery: held while an event is kept in the log
+    /// and delivered, and while a recovering socket reads the log and joins,
+    /// so that (1) an event is either in its replay or delivered to it live,
+    /// never neither and never both, and (2) every socket gets the events in
+    /// the log's order, which is what a replay after its last offset assumes.
+    /// Only synchronous work runs under it (keeping, queueing); never held
+    /// across an await.
+    recovery_order: Mutex<()>,
 }
 
 impl NsInner {
@@ -140,6 +148,7 @@ impl NsInner {
             dynamic,
             ack_ids: AtomicU64::new(0),
             connecting: AtomicUsize::new(0),
+            recovery_order: Mutex::new(()),
         });
         let adapter = factory(LocalNamespace {
             inner: Arc::downgrade(&ns),
@@ -155,6 +164,16 @@ impl NsInner {
             // Set in `new` before the namespace is shared.
             None => &NO_ADAPTER,
         }
+    }
+
+    /// The recovery ordering lock (see `recovery_order`); `None` without
+    /// connection state recovery, where nothing needs it.
+    pub(crate) fn recovery_order(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        self.config.connection_state_recovery.as_ref().map(|_| {
+            self.recovery_order
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        })
     }
 
     /// The next server→client ack id of this namespace.

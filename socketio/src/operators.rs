@@ -226,7 +226,9 @@ impl BroadcastOperator {
     /// None today; kept for adapters whose publish can fail.
     pub fn emit_args(&self, event: &str, mut args: Args) -> Result<(), Error> {
         let adapter = self.ns.adapter();
-        // Connection state recovery: non-volatile events get an offset and are kept.
+        // Connection state recovery: non-volatile events get an offset and are
+        // kept, then delivered, in one step for recovering sockets (ns.rs).
+        let _order = self.ns.recovery_order();
         let offset = if self.opts.flags.volatile {
             None
         } else {

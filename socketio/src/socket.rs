@@ -542,6 +542,8 @@ impl Socket {
         // With connection state recovery the event gets an offset and is kept,
         // addressed to this socket's own room (as the reference does).
         let adapter = self.inner.ns.adapter();
+        // Kept and sent in one step for recovering sockets (ns.rs).
+        let _order = self.inner.ns.recovery_order();
         let Some(offset) = adapter.new_offset() else {
             let packet = EncodedPacket::event(&self.inner.ns.name, event, args, None);
             return self.send_packet(&packet);

@@ -202,3 +202,226 @@ async fn recovery_off_adds_no_offset_and_no_pid() {
     let _ = s.emit("x", &1);
     assert_eq!(a.recv().await, r#"42["x",1]"#);
 }
+
+/// Regression (recovery race 1, found by the soak): an event emitted between
+/// the restore of a session and the socket's return to its rooms (here while
+/// its middlewares run) reached neither the replay nor the socket. It is now
+/// replayed after the ones missed before the restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_emitted_while_a_recovering_socket_is_in_its_middlewares_is_replayed() {
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (e2, r2) = (entered.clone(), release.clone());
+    let server = Server::start(
+        config().connection_state_recovery(RecoveryConfig::default().skip_middlewares(false)),
+        move |io, left| {
+            let left = left.clone();
+            io.of("/").use_middleware(move |socket: Socket| {
+                let (entered, release) = (e2.clone(), r2.clone());
+                async move {
+                    if socket.recovered() {
+                        entered.notify_one();
+                        release.notified().await;
+                    }
+                    Ok(())
+                }
+            });
+            io.on_connection(move |socket: Socket| {
+                let left = left.clone();
+                async move {
+                    track(&socket, &left);
+                    if !socket.recovered() {
+                        socket.join("room");
+                    }
+                }
+            });
+        },
+    )
+    .await;
+    let mut a = server.client().await;
+    let (sid, pid) = join_recoverable(&mut a, "").await;
+    let _ = server.io.to("room").emit("in-room", &1);
+    let (_, offset) = last_arg(&a.recv().await);
+    a.close().await;
+    server.wait_left(&sid).await;
+    let _ = server.io.to("room").emit("in-room", &2);
+
+    let mut a2 = server.client().await;
+    a2.send(&format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#))
+        .await;
+    within("the recovering socket's middleware", entered.notified()).await;
+    let _ = server.io.to("room").emit("in-room", &3);
+    release.notify_one();
+    let reply = a2.recv().await;
+    assert!(
+        reply.starts_with(&format!(r#"40{{"sid":"{sid}""#)),
+        "{reply}"
+    );
+    for n in [2, 3] {
+        let (args, _) = last_arg(&a2.recv().await);
+        assert_eq!(
+            (args[0].as_str(), args[1].as_u64()),
+            (Some("in-room"), Some(n))
+        );
+    }
+    // Live events come after the replay.
+    let _ = server.io.to("room").emit("in-room", &4);
+    let (args, _) = last_arg(&a2.recv().await);
+    assert_eq!(args[1], 4);
+}
+
+/// A memory adapter whose `broadcast` can be held (on a blocking thread) right
+/// after the event was kept in the recovery log.
+struct Gated {
+    inner: socketio::MemoryAdapter,
+    gate: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
+}
+
+impl socketio::Adapter for Gated {
+    fn add_all(&self, id: &socketio::SocketId, rooms: &[socketio::Room]) {
+        self.inner.add_all(id, rooms)
+    }
+    fn del(&self, id: &socketio::SocketId, room: &str) {
+        self.inner.del(id, room)
+    }
+    fn del_all(&self, id: &socketio::SocketId) {
+        self.inner.del_all(id)
+    }
+    fn socket_rooms(&self, id: &socketio::SocketId) -> Vec<socketio::Room> {
+        self.inner.socket_rooms(id)
+    }
+    fn sockets(&self, opts: &socketio::BroadcastOptions) -> Vec<socketio::SocketId> {
+        self.inner.sockets(opts)
+    }
+    fn rooms(&self) -> Vec<socketio::Room> {
+        self.inner.rooms()
+    }
+    fn broadcast(
+        &self,
+        packet: &socketio::EncodedPacket,
+        opts: &socketio::BroadcastOptions,
+    ) -> usize {
+        let gate = self.gate.lock().unwrap().take();
+        if let Some((kept, release)) = gate {
+            let _ = kept.send(());
+            let _ = release.recv_timeout(Duration::from_secs(5));
+        }
+        self.inner.broadcast(packet, opts)
+    }
+    fn new_offset(&self) -> Option<String> {
+        self.inner.new_offset()
+    }
+    fn persist_packet(
+        &self,
+        offset: String,
+        opts: &socketio::BroadcastOptions,
+        packet: socketio::EncodedPacket,
+    ) {
+        self.inner.persist_packet(offset, opts, packet)
+    }
+    fn persist_session(&self, session: socketio::SessionState) {
+        self.inner.persist_session(session)
+    }
+    fn restore_session(
+        &self,
+        pid: &str,
+        offset: &str,
+    ) -> Option<(socketio::SessionState, Vec<socketio::EncodedPacket>)> {
+        self.inner.restore_session(pid, offset)
+    }
+    fn last_offset(&self) -> Option<String> {
+        self.inner.last_offset()
+    }
+    fn missed_after(
+        &self,
+        offset: &str,
+        rooms: &[socketio::Room],
+    ) -> Option<Vec<socketio::EncodedPacket>> {
+        self.inner.missed_after(offset, rooms)
+    }
+}
+
+/// Regression (recovery race 2, found by the soak): an event was kept in the
+/// log, then delivered; a socket recovering in between got it in its replay
+/// and live again. Now keeping and delivering is one step for it: exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_kept_but_not_yet_delivered_reaches_a_recovering_socket_once() {
+    type Gate = (std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>);
+    let gates: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Weak<Gated>>>> = Default::default();
+    let g2 = gates.clone();
+    let io = SocketIo::builder(config().connection_state_recovery(RecoveryConfig::default()))
+        .adapter(move |ns| {
+            let a = std::sync::Arc::new(Gated {
+                inner: socketio::MemoryAdapter::new(ns),
+                gate: std::sync::Mutex::new(None),
+            });
+            g2.lock().unwrap().push(std::sync::Arc::downgrade(&a));
+            a as std::sync::Arc<dyn socketio::Adapter>
+        })
+        .build()
+        .unwrap();
+    let server = Server::start_io(io, |io, left| {
+        let left = left.clone();
+        io.on_connection(move |socket: Socket| {
+            let left = left.clone();
+            async move {
+                track(&socket, &left);
+                if !socket.recovered() {
+                    socket.join("room");
+                }
+            }
+        });
+    })
+    .await;
+    let mut a = server.client().await;
+    let (sid, pid) = join_recoverable(&mut a, "").await;
+    let _ = server.io.to("room").emit("in-room", &1);
+    let (_, offset) = last_arg(&a.recv().await);
+    a.close().await;
+    server.wait_left(&sid).await;
+
+    // Hold the next broadcast right after it was kept.
+    let (kept_tx, kept_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel();
+    let gate: Gate = (kept_tx, release_rx);
+    let adapter = gates
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(std::sync::Weak::upgrade)
+        .unwrap();
+    *adapter.gate.lock().unwrap() = Some(gate);
+    let io = server.io.clone();
+    let emitting = tokio::task::spawn_blocking(move || {
+        let _ = io.to("room").emit("in-room", &2);
+    });
+    within(
+        "the broadcast to be kept",
+        tokio::task::spawn_blocking(move || kept_rx.recv_timeout(Duration::from_secs(5))),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // The socket recovers meanwhile (it may read the log now: the bug).
+    let mut a2 = server.client().await;
+    a2.send(&format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#))
+        .await;
+    // Released from a thread of its own: the server's connection task now
+    // blocks a runtime worker on the ordering lock (held by the emit), so
+    // the runtime's own timers may not run meanwhile.
+    std::thread::spawn(move || {
+        std::thread::sleep(support::QUIET);
+        let _ = release_tx.send(());
+    });
+    within("the held broadcast", emitting).await.unwrap();
+    let reply = a2.recv().await;
+    assert!(
+        reply.starts_with(&format!(r#"40{{"sid":"{sid}""#)),
+        "{reply}"
+    );
+    let (args, _) = last_arg(&a2.recv().await);
+    assert_eq!(args[1], 2);
+    let _ = server.io.to("room").emit("in-room", &3);
+    let (args, _) = last_arg(&a2.recv().await);
+    assert_eq!(args[1], 3, "event 2 came twice");
+}

@@ -180,6 +180,14 @@ impl Adapter for MemoryAdapter {
         self.recovery.as_ref()?.restore_session(pid, offset)
     }
 
+    fn last_offset(&self) -> Option<String> {
+        self.recovery.as_ref()?.last_offset()
+    }
+
+    fn missed_after(&self, offset: &str, rooms: &[Room]) -> Option<Vec<EncodedPacket>> {
+        self.recovery.as_ref()?.missed_after(offset, rooms)
+    }
+
     fn kept_sessions(&self) -> usize {
         self.recovery.as_ref().map_or(0, |r| r.kept_sessions())
     }

@@ -238,6 +238,21 @@ pub trait Adapter: Send + Sync + 'static {
         None
     }
 
+    /// The offset of the newest event kept (`None`: none, or no log).
+    fn last_offset(&self) -> Option<String> {
+        None
+    }
+
+    /// The events kept after `offset`, in order, that a socket in `rooms`
+    /// was sent; `None` if `offset` is not in the log (or there is no log).
+    /// A recovering socket gets these on top of what
+    /// [`restore_session`](Self::restore_session) returned: the events of the
+    /// time its middlewares ran.
+    fn missed_after(&self, offset: &str, rooms: &[Room]) -> Option<Vec<EncodedPacket>> {
+        let _ = (offset, rooms);
+        None
+    }
+
     /// Disconnected sessions kept in this process for connection state
     /// recovery, expired ones not yet dropped included (statistics; default 0).
     fn kept_sessions(&self) -> usize {

@@ -189,20 +189,35 @@ impl RecoveryStore {
         if self.expired(at, now) {
             return None;
         }
+        let missed = self.missed_after(offset, &session.rooms)?;
+        Some((session, missed))
+    }
+
+    /// The offset of the newest event kept, if any.
+    pub fn last_offset(&self) -> Option<String> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .back()
+            .map(|k| k.offset.clone())
+    }
+
+    /// The events kept after `offset`, in order, that a socket in `rooms`
+    /// was sent; `None` if `offset` is no longer (or was never) in the log.
+    pub fn missed_after(&self, offset: &str, rooms: &[Room]) -> Option<Vec<EncodedPacket>> {
         let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         let start = log.iter().position(|k| k.offset == offset)?;
         let missed = log
             .iter()
             .skip(start + 1)
             .filter(|k| {
-                let included =
-                    k.rooms.is_empty() || session.rooms.iter().any(|r| k.rooms.contains(r));
-                let excluded = session.rooms.iter().any(|r| k.except.contains(r));
+                let included = k.rooms.is_empty() || rooms.iter().any(|r| k.rooms.contains(r));
+                let excluded = rooms.iter().any(|r| k.except.contains(r));
                 included && !excluded
             })
             .map(|k| k.packet.clone())
             .collect();
-        Some((session, missed))
+        Some(missed)
     }
 }
 

@@ -164,7 +164,12 @@ impl Server {
         config: SocketIoConfig,
         setup: impl FnOnce(&SocketIo, &Log<Left>),
     ) -> Server {
-        let io = SocketIo::new(config).unwrap();
+        Server::start_io(SocketIo::new(config).unwrap(), setup).await
+    }
+
+    /// As [`start`](Self::start), with a server built by the test (e.g. with
+    /// its own adapter).
+    pub async fn start_io(io: SocketIo, setup: impl FnOnce(&SocketIo, &Log<Left>)) -> Server {
         let left = Log::new();
         let l = left.clone();
         io.on_connection(move |socket: Socket| {
