@@ -55,7 +55,10 @@
 //! while over the soft mark is cut off; see [`EngineConfig`]), buffered inbound
 //! messages (`max_buffered_incoming`, then reading pauses), live sessions
 //! (`max_sessions`), request header time ([`HEADER_READ_TIMEOUT`]). A polling
-//! payload is decoded lazily, so its packet count costs no memory.
+//! payload is decoded lazily, so its packet count costs no memory. A graceful
+//! [`EngineIo::close`] (and the end of [`EngineIo::serve`]) takes at most
+//! `shutdown_timeout` (10 s) plus half a second, whatever the clients or the
+//! handlers do; nothing it spawned is left running.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
