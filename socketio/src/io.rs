@@ -15,6 +15,7 @@ use hyper::body::Body;
 use crate::adapter::{AdapterFactory, MemoryAdapter};
 use crate::config::SocketIoConfig;
 use crate::error::Error;
+use crate::extensions::Extensions;
 use crate::ns::{ConnectError, Middleware, Namespace, NsHandlers, NsInner};
 use crate::operators::{BroadcastOperator, IntoRooms};
 use crate::socket::{BoxFuture, Socket};
@@ -29,6 +30,7 @@ pub(crate) struct IoInner {
     middlewares: RwLock<Vec<Middleware>>,
     adapter_factory: AdapterFactory,
     engine: EngineIo,
+    state: Arc<Extensions>,
 }
 
 impl IoInner {
@@ -52,6 +54,7 @@ impl IoInner {
                     Arc::new(NsHandlers::default()),
                     &self.adapter_factory,
                     false,
+                    self.state.clone(),
                 ),
             })
             .clone()
@@ -92,6 +95,7 @@ impl IoInner {
                     handlers,
                     &self.adapter_factory,
                     true,
+                    self.state.clone(),
                 ),
             }
         });
@@ -162,6 +166,7 @@ pub struct SocketIoBuilder {
     config: SocketIoConfig,
     adapter_factory: AdapterFactory,
     allow_request: Option<AllowRequest>,
+    state: Extensions,
 }
 
 impl std::fmt::Debug for SocketIoBuilder {
@@ -206,6 +211,35 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Adds app-wide state: one value per type, reachable from every handler
+    /// through [`Socket::state`] (and [`SocketIo::state`]) without globals.
+    /// Wrap what must be shared mutably in an `Arc<Mutex<..>>` (or use atomics):
+    /// handlers get clones.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use socketio::{Socket, SocketIo, SocketIoConfig};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Counter(Arc<AtomicUsize>);
+    ///
+    /// let io = SocketIo::builder(SocketIoConfig::default())
+    ///     .state(Counter::default())
+    ///     .build()
+    ///     .unwrap();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     if let Some(c) = socket.state::<Counter>() {
+    ///         c.0.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// });
+    /// assert!(io.state::<Counter>().is_some());
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
     /// Builds the server.
     ///
     /// # Errors
@@ -235,6 +269,7 @@ impl SocketIoBuilder {
             middlewares: RwLock::new(Vec::new()),
             adapter_factory: self.adapter_factory,
             engine,
+            state: Arc::new(self.state),
         });
         let _ = cell.set(Arc::downgrade(&inner));
         let io = SocketIo { inner };
@@ -259,12 +294,18 @@ impl SocketIo {
             config,
             adapter_factory: Arc::new(|ns| Arc::new(MemoryAdapter::new(ns))),
             allow_request: None,
+            state: Extensions::default(),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &SocketIoConfig {
         &self.inner.config
+    }
+
+    /// A clone of the app-wide state of type `T`; see [`SocketIoBuilder::state`].
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.inner.state.get::<T>()
     }
 
     /// The Engine.IO server underneath.

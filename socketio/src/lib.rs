@@ -47,8 +47,10 @@ mod client;
 mod config;
 mod encoded;
 mod error;
+mod extensions;
 #[doc(hidden)]
 pub mod fuzzing;
+mod handler;
 mod handshake;
 mod io;
 mod ns;
@@ -68,6 +70,13 @@ pub use config::{RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
 pub use engineio::Backlog;
 pub use error::{AckError, Error, ParseError};
+pub use extensions::Extensions;
+pub use handler::{Event, EventError, EventHandler, EventRejection};
+/// Names that the handler shapes need to be public, not for direct use.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::handler::{ErasedHandlerBox, shape};
+}
 pub use handshake::Handshake;
 pub use io::{DynamicNamespace, SocketIo, SocketIoBuilder};
 pub use ns::{ConnectError, LocalNamespace, Namespace};

@@ -121,6 +121,8 @@ pub(crate) struct NsInner {
     /// is not dropped while this is not 0. Changed under the namespace map lock
     /// (see `IoInner::namespace_for`).
     pub(crate) connecting: AtomicUsize,
+    /// App-wide state (`SocketIoBuilder::state`), shared by every namespace.
+    pub(crate) state: Arc<crate::extensions::Extensions>,
 }
 
 impl NsInner {
@@ -130,6 +132,7 @@ impl NsInner {
         handlers: Arc<NsHandlers>,
         factory: &AdapterFactory,
         dynamic: bool,
+        state: Arc<crate::extensions::Extensions>,
     ) -> Arc<NsInner> {
         let ns = Arc::new(NsInner {
             name,
@@ -140,6 +143,7 @@ impl NsInner {
             dynamic,
             ack_ids: AtomicU64::new(0),
             connecting: AtomicUsize::new(0),
+            state,
         });
         let adapter = factory(LocalNamespace {
             inner: Arc::downgrade(&ns),
