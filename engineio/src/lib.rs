@@ -59,7 +59,10 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod body;
+mod compression;
 mod config;
+mod cors;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -70,9 +73,13 @@ mod server;
 mod service;
 mod sid;
 mod socket;
+#[cfg(feature = "tower")]
+mod tower;
 mod transport;
 
-pub use config::{Cors, CorsOrigin, EngineConfig};
+pub use compression::HttpCompression;
+pub use config::EngineConfig;
+pub use cors::{Cors, CorsOrigin, DEFAULT_CORS_METHODS};
 pub use error::{DecodeError, Error, HandshakeError};
 pub use packet::{Message, Packet, PacketType, Str};
 pub use payload::{Payload, SEPARATOR, encode_payload};
