@@ -7,7 +7,6 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 
-use bytes::Bytes;
 use engineio::{EngineIo, ResponseBody};
 use http::{Request, Response};
 use hyper::body::Body;
@@ -31,6 +30,7 @@ pub(crate) struct IoInner {
     adapter_factory: AdapterFactory,
     engine: EngineIo,
     state: Arc<Extensions>,
+    client_files: Option<crate::serve_client::ClientFiles>,
 }
 
 impl IoInner {
@@ -246,6 +246,10 @@ impl SocketIoBuilder {
     /// [`Error::InvalidConfig`] or an Engine.IO config error.
     pub fn build(self) -> Result<SocketIo, Error> {
         self.config.validate()?;
+        let client_files = match &self.config.serve_client {
+            Some(dir) => Some(crate::serve_client::ClientFiles::load(dir)?),
+            None => None,
+        };
         // The engine's connection handler reaches the server through this
         // cell, filled right after the server is built around the engine.
         let cell: Arc<OnceLock<Weak<IoInner>>> = Arc::new(OnceLock::new());
@@ -270,6 +274,7 @@ impl SocketIoBuilder {
             adapter_factory: self.adapter_factory,
             engine,
             state: Arc::new(self.state),
+            client_files,
         });
         let _ = cell.set(Arc::downgrade(&inner));
         let io = SocketIo { inner };
@@ -455,12 +460,20 @@ impl SocketIo {
         self.engine().matches(req)
     }
 
-    /// Handles one HTTP request for the Socket.IO path.
+    /// Handles one HTTP request for the Socket.IO path: the client bundle
+    /// when [`serve_client`](SocketIoConfig::serve_client) is set, the
+    /// Engine.IO protocol otherwise. Any request body type will do.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
     where
-        B: Body<Data = Bytes> + Send + 'static,
+        B: Body + Send + 'static,
+        B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if let Some(files) = &self.inner.client_files {
+            if let Some(res) = files.answer(&self.inner.config.engine.path, &req) {
+                return res;
+            }
+        }
         self.engine().handle(req).await
     }
 
@@ -473,7 +486,9 @@ impl SocketIo {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        Ok(self.engine().serve(listener, shutdown).await?)
+        let result = engineio::serve(listener, self.clone(), shutdown).await;
+        self.shutdown();
+        Ok(result?)
     }
 
     /// Closes every connection (reason `server shutting down`).
@@ -484,7 +499,8 @@ impl SocketIo {
 
 impl<B> hyper::service::Service<Request<B>> for SocketIo
 where
-    B: Body<Data = Bytes> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Response = Response<ResponseBody>;

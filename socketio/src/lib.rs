@@ -57,9 +57,12 @@ mod ns;
 mod operators;
 pub mod packet;
 mod remote;
+mod serve_client;
 mod server_events;
 mod socket;
 mod stats;
+#[cfg(feature = "tower")]
+mod tower;
 
 pub use ack::AckSender;
 pub use adapter::{
@@ -88,3 +91,5 @@ pub use socket::{
     BoxFuture, DisconnectReason, Socket, SocketId, SocketWithTimeout, VolatileSocket,
 };
 pub use stats::ServerStats;
+#[cfg(feature = "tower")]
+pub use tower::{SocketIoLayer, SocketIoService};
