@@ -45,7 +45,11 @@
 //!   queues); no tokio, hyper or clock inside.
 //! - `socket.rs`: the shared session cell, the timer task, [`Socket`] and [`Incoming`].
 //! - `transport/`: long-polling and WebSocket glue; `service.rs`: routing,
-//!   refusals, CORS, handshakes; `server.rs`: an accept loop.
+//!   refusals, handshakes; `cors.rs`: [`Cors`]; `compression.rs`: gzip /
+//!   deflate of polling responses ([`HttpCompression`]); `body.rs`: any
+//!   request body read as `Bytes`; `server.rs`: an accept loop.
+//! - `tower.rs` (cargo feature `tower`, on by default): `tower::Service` for
+//!   [`EngineIo`], for any `http_body::Body`.
 //!
 //! # Limits
 //! Every peer-controlled quantity is bounded by [`EngineConfig`]: body and

@@ -151,9 +151,19 @@ pub(crate) type EventMiddleware =
     Arc<dyn Fn(Socket, Event) -> BoxFuture<Result<Event, EventRejection>> + Send + Sync>;
 pub(crate) type ErrorListener = Arc<dyn Fn(&Socket, &EventError) + Send + Sync>;
 
-/// A closure [`Socket::on`](crate::Socket::on) accepts; implemented for the
-/// shapes listed in the [module docs](self) (`M` tells them apart and is
-/// inferred: you never name it).
+/// A closure [`Socket::on`](crate::Socket::on) accepts, implemented for
+/// these shapes (annotate the closure's parameters; `M` tells the shapes
+/// apart and is inferred: you never name it):
+///
+/// | closure | gets |
+/// |---|---|
+/// | `\|socket: Socket\| async {}` | nothing of the arguments |
+/// | `\|socket: Socket, data: T\| async {}` | the arguments as `T: DeserializeOwned` |
+/// | `\|socket: Socket, data: T, ack: AckSender\| async {}` | the arguments and the ack responder |
+/// | `\|socket: Socket, args: Args\| async {}` | the raw [`Args`] (JSON values and binary parts) |
+/// | `\|socket: Socket, args: Args, ack: AckSender\| async {}` | the raw arguments and the ack responder |
+///
+/// Each shape costs one `Arc` per registration and one boxed future per call.
 pub trait EventHandler<M>: Send + Sync + 'static {
     #[doc(hidden)]
     fn into_erased(self) -> ErasedHandlerBox;

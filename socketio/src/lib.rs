@@ -16,6 +16,10 @@
 //!             let _ = socket.to("lobby").emit("chat", &text);
 //!             let _ = ack.send(&"delivered");
 //!         });
+//!         // Handlers take what they need: (Socket), (Socket, T), (Socket, T, AckSender).
+//!         socket.on("ping", |socket: Socket| async move {
+//!             let _ = socket.emit("pong", &());
+//!         });
 //!     });
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000")
 //!         .await
@@ -24,15 +28,42 @@
 //! }
 //! ```
 //!
+//! # In an axum (or any tower) app
+//! With the default cargo feature `tower`, [`SocketIo::layer`] answers the
+//! Socket.IO path in front of your routes (and [`SocketIo`] is itself a
+//! `tower::Service`, for `route_service` / `fallback_service`):
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::{Router, routing::get};
+//! use socketio::{Socket, SocketIo, SocketIoConfig};
+//!
+//! let io = SocketIo::new(
+//!     SocketIoConfig::default().serve_client("node_modules/socket.io-client/dist"),
+//! )?;
+//! io.on_connection(|socket: Socket| async move {
+//!     socket.on("chat", |socket: Socket, (msg,): (String,)| async move {
+//!         let _ = socket.broadcast().emit("chat", &msg);
+//!     });
+//! });
+//! let app = Router::new().route("/", get(|| async { "hi" })).layer(io.layer());
+//! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?, app).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Layout
 //! - `packet/`: the pure codec (packets, binary attachments, serde bridge for
 //!   binary placeholders).
 //! - `client.rs`: one Engine.IO connection: decoding, ordered job queue,
 //!   connect timeout. `socket.rs`: a namespace connection (handlers, emit,
 //!   acks, rooms, disconnect). `ack.rs`: ack table and responder.
+//! - `handler.rs`: the handler shapes ([`EventHandler`]), per-event
+//!   middlewares and [`EventError`]. `extensions.rs`: typed per-socket and
+//!   app-wide state ([`Extensions`]).
 //! - `ns.rs`: namespaces, middlewares. `operators.rs`: `to`/`except`/... and
 //!   bulk operations. `adapter/`: the [`Adapter`] trait and the in-memory one.
-//! - `io.rs`: [`SocketIo`], the hyper service.
+//! - `io.rs`: [`SocketIo`], the hyper service. `serve_client.rs`: the client
+//!   bundle ([`SocketIoConfig::serve_client`]). `tower.rs` (feature `tower`):
+//!   `tower::Service` and [`SocketIo::layer`].
 //!
 //! # Limits
 //! See [`SocketIoConfig`]: attachments per packet, namespace name length,
