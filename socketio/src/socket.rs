@@ -463,9 +463,9 @@ impl Socket {
 
     /// A per-event middleware, like Node's `socket.use((packet, next) => ..)`:
     /// it sees every incoming event of this socket (name and arguments, which
-    /// it may change) before the [`on_any`](Self::on_any) listeners and the
-    /// event's handler, and hands it on (`Ok(event)`) or refuses it
-    /// (`Err(EventRejection)`). Middlewares run in the order they were added;
+    /// it may change) before the event's handler (after the
+    /// [`on_any`](Self::on_any) listeners, as in Node), and hands it on
+    /// (`Ok(event)`) or refuses it (`Err(EventRejection)`). Middlewares run in the order they were added;
     /// the first refusal stops the event: its handler does not run, the
     /// [`on_error`](Self::on_error) listeners get
     /// [`EventError::Rejected`](crate::EventError::Rejected) (Node emits
@@ -527,8 +527,9 @@ impl Socket {
         write(&self.inner.handlers).events.remove(event);
     }
 
-    /// A catch-all listener for incoming events, called (synchronously) before
-    /// the event's own handler.
+    /// A catch-all listener for incoming events, called (synchronously) with
+    /// each event as it arrived, before the per-event middlewares and the
+    /// event's own handler (so it sees refused events too, as in Node).
     pub fn on_any<F>(&self, listener: F)
     where
         F: Fn(&Socket, &str, &Args) + Send + Sync + 'static,
@@ -571,7 +572,15 @@ impl Socket {
     }
 
     pub(crate) async fn dispatch(&self, event: String, args: Args, id: Option<u64>) {
-        let middlewares = read(&self.inner.handlers).middlewares.clone();
+        // As in Node, the catch-all listeners see every event as it arrived,
+        // before the middlewares (refused ones included).
+        let (any, middlewares) = {
+            let h = read(&self.inner.handlers);
+            (h.any_incoming.clone(), h.middlewares.clone())
+        };
+        for l in &any {
+            l(self, &event, &args);
+        }
         let (event, args) = if middlewares.is_empty() {
             (event, args)
         } else {
@@ -600,13 +609,7 @@ impl Socket {
             }
             (ev.name, ev.args)
         };
-        let (any, handler) = {
-            let h = read(&self.inner.handlers);
-            (h.any_incoming.clone(), h.events.get(&event).cloned())
-        };
-        for l in &any {
-            l(self, &event, &args);
-        }
+        let handler = read(&self.inner.handlers).events.get(&event).cloned();
         match handler {
             Some(h) => {
                 h(self.clone(), &event, args, AckSender::new(self.clone(), id)).await;
