@@ -28,28 +28,6 @@
 //! }
 //! ```
 //!
-//! # In an axum (or any tower) app
-//! With the default cargo feature `tower`, [`SocketIo::layer`] answers the
-//! Socket.IO path in front of your routes (and [`SocketIo`] is itself a
-//! `tower::Service`, for `route_service` / `fallback_service`):
-//! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use axum::{Router, routing::get};
-//! use socketio::{Socket, SocketIo, SocketIoConfig};
-//!
-//! let io = SocketIo::new(
-//!     SocketIoConfig::default().serve_client("node_modules/socket.io-client/dist"),
-//! )?;
-//! io.on_connection(|socket: Socket| async move {
-//!     socket.on("chat", |socket: Socket, (msg,): (String,)| async move {
-//!         let _ = socket.broadcast().emit("chat", &msg);
-//!     });
-//! });
-//! let app = Router::new().route("/", get(|| async { "hi" })).layer(io.layer());
-//! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?, app).await?;
-//! # Ok(()) }
-//! ```
-//!
 //! # Layout
 //! - `packet/`: the pure codec (packets, binary attachments, serde bridge for
 //!   binary placeholders).
@@ -63,13 +41,39 @@
 //!   bulk operations. `adapter/`: the [`Adapter`] trait and the in-memory one.
 //! - `io.rs`: [`SocketIo`], the hyper service. `serve_client.rs`: the client
 //!   bundle ([`SocketIoConfig::serve_client`]). `tower.rs` (feature `tower`):
-//!   `tower::Service` and [`SocketIo::layer`].
+//!   `tower::Service` and `SocketIo::layer`.
 //!
 //! # Limits
 //! See [`SocketIoConfig`]: attachments per packet, namespace name length,
 //! namespaces per connection, pending acks per socket, queued events per
 //! connection; below them, every Engine.IO bound of [`engineio::EngineConfig`].
 
+#![cfg_attr(
+    feature = "tower",
+    doc = r#"
+# In an axum (or any tower) app
+With the default cargo feature `tower`, [`SocketIo::layer`] answers the
+Socket.IO path in front of your routes (and [`SocketIo`] is itself a
+`tower::Service`, for `route_service` / `fallback_service`):
+```no_run
+# async fn run() -> Result<(), Box<dyn std::error::Error>> {
+use axum::{Router, routing::get};
+use socketio::{Socket, SocketIo, SocketIoConfig};
+
+let io = SocketIo::new(
+    SocketIoConfig::default().serve_client("node_modules/socket.io-client/dist"),
+)?;
+io.on_connection(|socket: Socket| async move {
+    socket.on("chat", |socket: Socket, (msg,): (String,)| async move {
+        let _ = socket.broadcast().emit("chat", &msg);
+    });
+});
+let app = Router::new().route("/", get(|| async { "hi" })).layer(io.layer());
+axum::serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?, app).await?;
+# Ok(()) }
+```
+"#
+)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod ack;

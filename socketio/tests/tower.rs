@@ -10,6 +10,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+#![cfg(feature = "tower")]
 
 mod support;
 
