@@ -35,8 +35,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 if [ "${1:-}" = "--rust" ]; then exit 0; fi
 
-step "build conformance-server"
+step "build conformance-server and the examples (conformance/test/axum.test.js runs the axum one)"
 cargo build -p conformance-server
+cargo build -p socketio-examples --examples
 
 step "conformance: official clients against our server"
 (cd conformance && npm ci --no-audit --no-fund && npm test)

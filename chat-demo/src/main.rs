@@ -2,7 +2,7 @@
 //! with all state in memory.
 //!
 //! ```text
-//! chat-demo [--host 127.0.0.1] [--port 3000] [--client-js <path>] [--log-level info]
+//! chat-demo [--host 127.0.0.1] [--port 3000] [--client-dir <dir>] [--log-level info]
 //! ```
 //! `PORT` sets the port when `--port` is not given; `--port 0` picks a free
 //! one. `RUST_LOG` overrides `--log-level`. Prints
@@ -12,7 +12,9 @@
 //! - `chat/`: the chat as a pure state machine (users, rooms, history, rate
 //!   limits, input rules), unit tested with an explicit clock.
 //! - `server.rs`: the Socket.IO wiring (middleware, events, emits).
-//! - `web.rs`: HTTP routing and the static page (`static/`, embedded).
+//! - `web.rs`: HTTP routing and the static page (`static/`, embedded); the
+//!   client bundle is served by `socketio` (`serve_client`) from
+//!   `--client-dir` (default `chat-demo/node_modules/socket.io-client/dist`).
 //!
 //! # Limits
 //! Messages ≤ 2000 characters, 10 per 5 s per user; ≤ 100 rooms of ≤ 100
@@ -37,19 +39,18 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use engineio::EngineConfig;
 use socketio::{SocketIo, SocketIoConfig};
 
-const USAGE: &str = "usage: chat-demo [--host 127.0.0.1] [--port 3000] [--client-js <path>] [--log-level info]\n\
+const USAGE: &str = "usage: chat-demo [--host 127.0.0.1] [--port 3000] [--client-dir <dir>] [--log-level info]\n\
                      PORT=<port> is used when --port is not given; --port 0 picks a free port.";
 
 #[derive(Debug, PartialEq)]
 struct Options {
     host: String,
     port: u16,
-    client_js: PathBuf,
+    client_dir: PathBuf,
     log_level: String,
 }
 
@@ -61,7 +62,7 @@ fn parse_args(
     let mut opts = Options {
         host: "127.0.0.1".to_owned(),
         port: 3000,
-        client_js: PathBuf::from(web::DEFAULT_CLIENT_JS),
+        client_dir: PathBuf::from(web::DEFAULT_CLIENT_DIR),
         log_level: "info".to_owned(),
     };
     let mut port = None;
@@ -80,7 +81,7 @@ fn parse_args(
         match name.as_str() {
             "--host" => opts.host = value,
             "--port" => port = Some(value),
-            "--client-js" => opts.client_js = PathBuf::from(value),
+            "--client-dir" => opts.client_dir = PathBuf::from(value),
             "--log-level" => opts.log_level = value,
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
@@ -117,13 +118,24 @@ async fn shutdown_signal() {
     }
 }
 
-fn socketio_config() -> SocketIoConfig {
-    SocketIoConfig::default().engine(
+fn socketio_config(client_dir: &std::path::Path) -> SocketIoConfig {
+    let config = SocketIoConfig::default().engine(
         EngineConfig::default()
             .path("/socket.io/")
             .max_payload(100_000)
             .max_sessions(10_000),
-    )
+    );
+    // A missing bundle is logged, not fatal: the page then says what to do.
+    if client_dir.join("socket.io.js").is_file() {
+        config.serve_client(client_dir)
+    } else {
+        tracing::error!(
+            dir = %client_dir.display(),
+            "socket.io client bundle not found: run `npm ci` in chat-demo/ \
+             (or pass --client-dir <dir>); the page cannot connect without it"
+        );
+        config
+    }
 }
 
 #[tokio::main]
@@ -143,7 +155,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    let io = match SocketIo::new(socketio_config()) {
+    let io = match SocketIo::new(socketio_config(&opts.client_dir)) {
         Ok(io) => io,
         Err(e) => {
             eprintln!("chat-demo: {e}");
@@ -151,7 +163,6 @@ async fn main() -> ExitCode {
         }
     };
     server::install(&io);
-    let assets = Arc::new(web::Assets::load(&opts.client_js));
 
     let listener = match tokio::net::TcpListener::bind((opts.host.as_str(), opts.port)).await {
         Ok(l) => l,
@@ -175,7 +186,7 @@ async fn main() -> ExitCode {
 
     let router = {
         let io = io.clone();
-        hyper::service::service_fn(move |req| web::route(req, io.clone(), assets.clone()))
+        hyper::service::service_fn(move |req| web::route(req, io.clone()))
     };
     // On SIGTERM the transports are dropped (`io.shutdown()`), not closed with
     // a goodbye (`io.close()`): the browsers then show "reconnecting" and come
@@ -214,10 +225,7 @@ mod tests {
     fn flags_and_env() {
         let o = parse_args(args(&[]), None).unwrap();
         assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 3000));
-        assert!(
-            o.client_js
-                .ends_with("socket.io-client/dist/socket.io.min.js")
-        );
+        assert!(o.client_dir.ends_with("socket.io-client/dist"));
         assert_eq!(
             parse_args(args(&[]), Some("4000".into())).unwrap().port,
             4000
@@ -229,8 +237,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!((o.host.as_str(), o.port), ("0.0.0.0", 0));
-        let o = parse_args(args(&["--port=5000", "--client-js", "/x.js"]), None).unwrap();
-        assert_eq!((o.port, o.client_js), (5000, PathBuf::from("/x.js")));
+        let o = parse_args(args(&["--port=5000", "--client-dir", "/x"]), None).unwrap();
+        assert_eq!((o.port, o.client_dir), (5000, PathBuf::from("/x")));
         assert!(parse_args(args(&["--port"]), None).is_err());
         assert!(parse_args(args(&["--port", "99999"]), None).is_err());
         assert!(parse_args(args(&["--bogus", "1"]), None).is_err());

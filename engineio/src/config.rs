@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::compression::HttpCompression;
+use crate::cors::Cors;
 use crate::error::Error;
 
 /// Engine.IO server options.
@@ -36,6 +38,7 @@ use crate::error::Error;
 /// | `body_timeout` | 30 000 | ms | how long a POST body may take to arrive (then 408 and the session closes) |
 /// | `shutdown_timeout` | 10 000 | ms | how long a graceful [`close`](crate::EngineIo::close) (or the end of [`serve`](crate::EngineIo::serve)) waits for clients and tasks before it closes and aborts what is left |
 /// | `cors` | off | | |
+/// | `http_compression` | on, threshold 1 024 | bytes | polling responses of at least the threshold are gzip'd / deflated per `Accept-Encoding` (one compressed copy per response) |
 ///
 /// # Outbound backpressure: bursts are not slow clients
 ///
@@ -110,6 +113,10 @@ pub struct EngineConfig {
     pub shutdown_timeout: Duration,
     /// CORS policy for HTTP requests; `None` sends no CORS headers.
     pub cors: Option<Cors>,
+    /// Compression of long-polling responses (Node's `httpCompression`); on
+    /// by default with a 1 024-byte threshold, `None` turns it off. Never
+    /// applied to WebSocket.
+    pub http_compression: Option<HttpCompression>,
 }
 
 impl Default for EngineConfig {
@@ -132,6 +139,7 @@ impl Default for EngineConfig {
             body_timeout: Duration::from_millis(30_000),
             shutdown_timeout: Duration::from_millis(10_000),
             cors: None,
+            http_compression: Some(HttpCompression::default()),
         }
     }
 }
@@ -243,6 +251,18 @@ impl EngineConfig {
         self
     }
 
+    /// Sets [`http_compression`](Self::http_compression) (`None`: off).
+    ///
+    /// ```
+    /// use engineio::{EngineConfig, HttpCompression};
+    /// let c = EngineConfig::default().http_compression(Some(HttpCompression::default().level(9)));
+    /// assert_eq!(c.http_compression.map(|h| h.level), Some(9));
+    /// ```
+    pub fn http_compression(mut self, value: Option<HttpCompression>) -> Self {
+        self.http_compression = value;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.ping_interval.is_zero() || self.ping_timeout.is_zero() {
             return Err(Error::InvalidConfig(
@@ -277,59 +297,5 @@ impl EngineConfig {
             return Err(Error::InvalidConfig("durations too large"));
         }
         Ok(())
-    }
-}
-
-/// Which origins may make cross-origin requests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CorsOrigin {
-    /// `Access-Control-Allow-Origin: *` (reflects the origin when credentials are on).
-    Any,
-    /// Only these exact origins (e.g. `https://example.com`); others get no CORS headers.
-    List(Vec<String>),
-}
-
-/// CORS policy, applied to every Engine.IO HTTP response and to preflight `OPTIONS`.
-///
-/// ```
-/// use engineio::Cors;
-/// let cors = Cors::origins(["https://example.com"]).credentials(true);
-/// # let _ = cors;
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Cors {
-    /// Allowed origins.
-    pub origin: CorsOrigin,
-    /// Whether to send `Access-Control-Allow-Credentials: true`.
-    pub credentials: bool,
-}
-
-impl Cors {
-    /// Any origin, no credentials (what `cors: {origin: "*"}` does in Node).
-    pub fn any() -> Self {
-        Cors {
-            origin: CorsOrigin::Any,
-            credentials: false,
-        }
-    }
-
-    /// Only the given origins.
-    pub fn origins<I, S>(origins: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Cors {
-            origin: CorsOrigin::List(origins.into_iter().map(Into::into).collect()),
-            credentials: false,
-        }
-    }
-
-    /// Sets whether credentials are allowed.
-    pub fn credentials(mut self, yes: bool) -> Self {
-        self.credentials = yes;
-        self
     }
 }

@@ -45,7 +45,11 @@
 //!   queues); no tokio, hyper or clock inside.
 //! - `socket.rs`: the shared session cell, the timer task, [`Socket`] and [`Incoming`].
 //! - `transport/`: long-polling and WebSocket glue; `service.rs`: routing,
-//!   refusals, CORS, handshakes; `server.rs`: an accept loop.
+//!   refusals, handshakes; `cors.rs`: [`Cors`]; `compression.rs`: gzip /
+//!   deflate of polling responses ([`HttpCompression`]); `body.rs`: any
+//!   request body read as `Bytes`; `server.rs`: an accept loop.
+//! - `tower.rs` (cargo feature `tower`, on by default): `tower::Service` for
+//!   [`EngineIo`], for any `http_body::Body`.
 //!
 //! # Limits
 //! Every peer-controlled quantity is bounded by [`EngineConfig`]: body and
@@ -62,7 +66,10 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod body;
+mod compression;
 mod config;
+mod cors;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -74,9 +81,13 @@ mod service;
 mod sid;
 mod socket;
 mod tasks;
+#[cfg(feature = "tower")]
+mod tower;
 mod transport;
 
-pub use config::{Cors, CorsOrigin, EngineConfig};
+pub use compression::HttpCompression;
+pub use config::EngineConfig;
+pub use cors::{Cors, CorsOrigin, DEFAULT_CORS_METHODS};
 pub use error::{DecodeError, Error, HandshakeError};
 pub use packet::{Message, Packet, PacketType, Str};
 pub use payload::{Payload, SEPARATOR, encode_payload};

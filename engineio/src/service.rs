@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body_util::Full;
 use hyper::body::Body;
 
-use crate::config::{Cors, CorsOrigin, EngineConfig};
+use crate::config::EngineConfig;
 use crate::error::{Error, HandshakeError};
 use crate::packet::{Packet, Str};
 use crate::proto::{CloseReason, Session, Timings, Transport};
@@ -324,50 +324,6 @@ fn switching_protocols(accept: HeaderValue) -> Response<ResponseBody> {
     res
 }
 
-fn apply_cors(cors: &Cors, req: &HeaderMap, res: &mut HeaderMap) {
-    let origin = req.get(header::ORIGIN);
-    let allow = match (&cors.origin, origin) {
-        (CorsOrigin::Any, Some(o)) if cors.credentials => Some(o.clone()),
-        (CorsOrigin::Any, _) => Some(HeaderValue::from_static("*")),
-        (CorsOrigin::List(list), Some(o)) => list
-            .iter()
-            .any(|allowed| allowed.as_bytes() == o.as_bytes())
-            .then(|| o.clone()),
-        (CorsOrigin::List(_), None) => None,
-    };
-    if let Some(v) = allow {
-        let reflected = v != "*";
-        res.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        if reflected {
-            res.append(header::VARY, HeaderValue::from_static("Origin"));
-        }
-        if cors.credentials {
-            res.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-        }
-    }
-}
-
-fn preflight(req: &HeaderMap) -> Response<ResponseBody> {
-    let mut res = plain_response(StatusCode::NO_CONTENT, "");
-    let h = res.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"),
-    );
-    if let Some(v) = req.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
-        h.append(
-            header::VARY,
-            HeaderValue::from_static("Access-Control-Request-Headers"),
-        );
-    }
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-    res
-}
-
 impl EngineIo {
     /// Starts building a server with hooks.
     pub fn builder(config: EngineConfig) -> EngineIoBuilder {
@@ -524,18 +480,32 @@ impl EngineIo {
             .await
     }
 
-    /// Handles one HTTP request for the Engine.IO path.
+    /// Handles one HTTP request for the Engine.IO path. Any request body type
+    /// will do (hyper's `Incoming`, axum's `Body`, ...): its chunks are read as
+    /// [`Bytes`].
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
     where
-        B: Body<Data = Bytes> + Send + 'static,
+        B: Body + Send + 'static,
+        B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let req = req.map(crate::body::bytes_body);
         let cors = self.inner.config.cors.clone();
         let req_headers = cors.as_ref().map(|_| req.headers().clone());
+        // Polling responses to a GET may be compressed (never a 101).
+        let coding = match &self.inner.config.http_compression {
+            Some(_) if req.method() == Method::GET && !is_websocket_upgrade(req.headers()) => {
+                crate::compression::negotiate(req.headers())
+            }
+            _ => None,
+        };
         let mut res = self.route(req).await;
+        if let Some(c) = &self.inner.config.http_compression {
+            res = crate::compression::maybe_compress(c, coding, res).await;
+        }
         if let (Some(cors), Some(h)) = (cors, req_headers) {
             if res.status() != StatusCode::SWITCHING_PROTOCOLS {
-                apply_cors(&cors, &h, res.headers_mut());
+                crate::cors::apply(&cors, &h, res.headers_mut());
             }
         }
         res
@@ -550,13 +520,14 @@ impl EngineIo {
         if !self.matches(&req) {
             return plain_response(StatusCode::NOT_FOUND, "");
         }
-        if config.cors.is_some()
-            && req.method() == Method::OPTIONS
-            && req
-                .headers()
-                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-        {
-            return preflight(req.headers());
+        if let Some(cors) = &config.cors {
+            if req.method() == Method::OPTIONS
+                && req
+                    .headers()
+                    .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+            {
+                return crate::cors::preflight(cors, req.headers());
+            }
         }
         let query = parse_query(req.uri().query());
         let is_upgrade = is_websocket_upgrade(req.headers());
@@ -771,7 +742,8 @@ impl EngineIo {
 
 impl<B> hyper::service::Service<Request<B>> for EngineIo
 where
-    B: Body<Data = Bytes> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Response = Response<ResponseBody>;

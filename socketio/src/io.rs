@@ -7,7 +7,6 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 
-use bytes::Bytes;
 use engineio::{EngineIo, ResponseBody};
 use http::{Request, Response};
 use hyper::body::Body;
@@ -15,6 +14,7 @@ use hyper::body::Body;
 use crate::adapter::{AdapterFactory, MemoryAdapter};
 use crate::config::SocketIoConfig;
 use crate::error::Error;
+use crate::extensions::Extensions;
 use crate::ns::{ConnectError, Middleware, Namespace, NsHandlers, NsInner};
 use crate::operators::{BroadcastOperator, IntoRooms};
 use crate::socket::{BoxFuture, Socket};
@@ -29,6 +29,8 @@ pub(crate) struct IoInner {
     middlewares: RwLock<Vec<Middleware>>,
     adapter_factory: AdapterFactory,
     engine: EngineIo,
+    state: Arc<Extensions>,
+    client_files: Option<crate::serve_client::ClientFiles>,
 }
 
 impl IoInner {
@@ -52,6 +54,7 @@ impl IoInner {
                     Arc::new(NsHandlers::default()),
                     &self.adapter_factory,
                     false,
+                    self.state.clone(),
                 ),
             })
             .clone()
@@ -92,6 +95,7 @@ impl IoInner {
                     handlers,
                     &self.adapter_factory,
                     true,
+                    self.state.clone(),
                 ),
             }
         });
@@ -162,6 +166,7 @@ pub struct SocketIoBuilder {
     config: SocketIoConfig,
     adapter_factory: AdapterFactory,
     allow_request: Option<AllowRequest>,
+    state: Extensions,
 }
 
 impl std::fmt::Debug for SocketIoBuilder {
@@ -206,12 +211,45 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Adds app-wide state: one value per type, reachable from every handler
+    /// through [`Socket::state`] (and [`SocketIo::state`]) without globals.
+    /// Wrap what must be shared mutably in an `Arc<Mutex<..>>` (or use atomics):
+    /// handlers get clones.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use socketio::{Socket, SocketIo, SocketIoConfig};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Counter(Arc<AtomicUsize>);
+    ///
+    /// let io = SocketIo::builder(SocketIoConfig::default())
+    ///     .state(Counter::default())
+    ///     .build()
+    ///     .unwrap();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     if let Some(c) = socket.state::<Counter>() {
+    ///         c.0.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// });
+    /// assert!(io.state::<Counter>().is_some());
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
     /// Builds the server.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] or an Engine.IO config error.
     pub fn build(self) -> Result<SocketIo, Error> {
         self.config.validate()?;
+        let client_files = match &self.config.serve_client {
+            Some(dir) => Some(crate::serve_client::ClientFiles::load(dir)?),
+            None => None,
+        };
         // The engine's connection handler reaches the server through this
         // cell, filled right after the server is built around the engine.
         let cell: Arc<OnceLock<Weak<IoInner>>> = Arc::new(OnceLock::new());
@@ -235,6 +273,8 @@ impl SocketIoBuilder {
             middlewares: RwLock::new(Vec::new()),
             adapter_factory: self.adapter_factory,
             engine,
+            state: Arc::new(self.state),
+            client_files,
         });
         let _ = cell.set(Arc::downgrade(&inner));
         let io = SocketIo { inner };
@@ -259,12 +299,18 @@ impl SocketIo {
             config,
             adapter_factory: Arc::new(|ns| Arc::new(MemoryAdapter::new(ns))),
             allow_request: None,
+            state: Extensions::default(),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &SocketIoConfig {
         &self.inner.config
+    }
+
+    /// A clone of the app-wide state of type `T`; see [`SocketIoBuilder::state`].
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.inner.state.get::<T>()
     }
 
     /// The Engine.IO server underneath.
@@ -414,12 +460,20 @@ impl SocketIo {
         self.engine().matches(req)
     }
 
-    /// Handles one HTTP request for the Socket.IO path.
+    /// Handles one HTTP request for the Socket.IO path: the client bundle
+    /// when [`serve_client`](SocketIoConfig::serve_client) is set, the
+    /// Engine.IO protocol otherwise. Any request body type will do.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
     where
-        B: Body<Data = Bytes> + Send + 'static,
+        B: Body + Send + 'static,
+        B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if let Some(files) = &self.inner.client_files {
+            if let Some(res) = files.answer(&self.inner.config.engine.path, &req) {
+                return res;
+            }
+        }
         self.engine().handle(req).await
     }
 
@@ -515,7 +569,8 @@ impl SocketIo {
 
 impl<B> hyper::service::Service<Request<B>> for SocketIo
 where
-    B: Body<Data = Bytes> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Response = Response<ResponseBody>;

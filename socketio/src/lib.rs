@@ -16,6 +16,10 @@
 //!             let _ = socket.to("lobby").emit("chat", &text);
 //!             let _ = ack.send(&"delivered");
 //!         });
+//!         // Handlers take what they need: (Socket), (Socket, T), (Socket, T, AckSender).
+//!         socket.on("ping", |socket: Socket| async move {
+//!             let _ = socket.emit("pong", &());
+//!         });
 //!     });
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000")
 //!         .await
@@ -30,15 +34,46 @@
 //! - `client.rs`: one Engine.IO connection: decoding, ordered job queue,
 //!   connect timeout. `socket.rs`: a namespace connection (handlers, emit,
 //!   acks, rooms, disconnect). `ack.rs`: ack table and responder.
+//! - `handler.rs`: the handler shapes ([`EventHandler`]), per-event
+//!   middlewares and [`EventError`]. `extensions.rs`: typed per-socket and
+//!   app-wide state ([`Extensions`]).
 //! - `ns.rs`: namespaces, middlewares. `operators.rs`: `to`/`except`/... and
 //!   bulk operations. `adapter/`: the [`Adapter`] trait and the in-memory one.
-//! - `io.rs`: [`SocketIo`], the hyper service.
+//! - `io.rs`: [`SocketIo`], the hyper service. `serve_client.rs`: the client
+//!   bundle ([`SocketIoConfig::serve_client`]). `tower.rs` (feature `tower`):
+//!   `tower::Service` and `SocketIo::layer`.
 //!
 //! # Limits
 //! See [`SocketIoConfig`]: attachments per packet, namespace name length,
 //! namespaces per connection, pending acks per socket, queued events per
 //! connection; below them, every Engine.IO bound of [`engineio::EngineConfig`].
 
+#![cfg_attr(
+    feature = "tower",
+    doc = r#"
+# In an axum (or any tower) app
+With the default cargo feature `tower`, [`SocketIo::layer`] answers the
+Socket.IO path in front of your routes (and [`SocketIo`] is itself a
+`tower::Service`, for `route_service` / `fallback_service`):
+```no_run
+# async fn run() -> Result<(), Box<dyn std::error::Error>> {
+use axum::{Router, routing::get};
+use socketio::{Socket, SocketIo, SocketIoConfig};
+
+let io = SocketIo::new(
+    SocketIoConfig::default().serve_client("node_modules/socket.io-client/dist"),
+)?;
+io.on_connection(|socket: Socket| async move {
+    socket.on("chat", |socket: Socket, (msg,): (String,)| async move {
+        let _ = socket.broadcast().emit("chat", &msg);
+    });
+});
+let app = Router::new().route("/", get(|| async { "hi" })).layer(io.layer());
+axum::serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?, app).await?;
+# Ok(()) }
+```
+"#
+)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod ack;
@@ -47,17 +82,22 @@ mod client;
 mod config;
 mod encoded;
 mod error;
+mod extensions;
 #[doc(hidden)]
 pub mod fuzzing;
+mod handler;
 mod handshake;
 mod io;
 mod ns;
 mod operators;
 pub mod packet;
 mod remote;
+mod serve_client;
 mod server_events;
 mod socket;
 mod stats;
+#[cfg(feature = "tower")]
+mod tower;
 
 pub use ack::AckSender;
 pub use adapter::{
@@ -68,6 +108,13 @@ pub use config::{RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
 pub use engineio::Backlog;
 pub use error::{AckError, Error, ParseError};
+pub use extensions::Extensions;
+pub use handler::{Event, EventError, EventHandler, EventRejection};
+/// Names that the handler shapes need to be public, not for direct use.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::handler::{ErasedHandlerBox, shape};
+}
 pub use handshake::Handshake;
 pub use io::{DynamicNamespace, SocketIo, SocketIoBuilder};
 pub use ns::{ConnectError, LocalNamespace, Namespace};
@@ -79,3 +126,5 @@ pub use socket::{
     BoxFuture, DisconnectReason, Socket, SocketId, SocketWithTimeout, VolatileSocket,
 };
 pub use stats::ServerStats;
+#[cfg(feature = "tower")]
+pub use tower::{SocketIoLayer, SocketIoService};

@@ -129,6 +129,8 @@ pub(crate) struct NsInner {
     /// Only synchronous work runs under it (keeping, queueing); never held
     /// across an await.
     recovery_order: Mutex<()>,
+    /// App-wide state (`SocketIoBuilder::state`), shared by every namespace.
+    pub(crate) state: Arc<crate::extensions::Extensions>,
 }
 
 impl NsInner {
@@ -138,6 +140,7 @@ impl NsInner {
         handlers: Arc<NsHandlers>,
         factory: &AdapterFactory,
         dynamic: bool,
+        state: Arc<crate::extensions::Extensions>,
     ) -> Arc<NsInner> {
         let ns = Arc::new(NsInner {
             name,
@@ -149,6 +152,7 @@ impl NsInner {
             ack_ids: AtomicU64::new(0),
             connecting: AtomicUsize::new(0),
             recovery_order: Mutex::new(()),
+            state,
         });
         let adapter = factory(LocalNamespace {
             inner: Arc::downgrade(&ns),

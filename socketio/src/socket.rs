@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::ack::{AckSender, AckTable, await_ack, parse_args};
+use crate::ack::{AckSender, AckTable, await_ack};
 use crate::adapter::Room;
 use crate::client::Client;
 use crate::encoded::{Args, EncodedPacket};
@@ -97,7 +97,7 @@ impl std::fmt::Display for DisconnectReason {
 
 /// An event's handler; it is given the event's name (for its logs) rather
 /// than keeping a copy per socket.
-type EventHandler = Arc<dyn Fn(Socket, &str, Args, AckSender) -> BoxFuture<()> + Send + Sync>;
+type EventHandler = crate::handler::ErasedHandler;
 type AnyListener = Arc<dyn Fn(&Socket, &str, &Args) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
 
@@ -165,6 +165,8 @@ impl EventHandlers {
 struct Handlers {
     events: EventHandlers,
     any_incoming: Vec<AnyListener>,
+    middlewares: Vec<crate::handler::EventMiddleware>,
+    on_error: Vec<crate::handler::ErrorListener>,
     any_outgoing: Vec<AnyListener>,
     disconnecting: Vec<DisconnectHandler>,
     disconnect: Vec<DisconnectHandler>,
@@ -178,6 +180,7 @@ pub(crate) struct SocketInner {
     handlers: RwLock<Handlers>,
     acks: Mutex<AckTable>,
     data: Mutex<Value>,
+    extensions: crate::extensions::Extensions,
     connected: AtomicBool,
     closing: AtomicBool,
     /// Private session id (connection state recovery only).
@@ -192,7 +195,7 @@ pub(crate) struct SocketInner {
 /// use socketio::{SocketIo, SocketIoConfig};
 /// # fn f(io: SocketIo) {
 /// io.of("/").on_connection(|socket| async move {
-///     socket.on("chat", |socket: socketio::Socket, (text,): (String,), _ack| async move {
+///     socket.on("chat", |socket: socketio::Socket, (text,): (String,)| async move {
 ///         let _ = socket.broadcast().emit("chat", &text);
 ///     });
 ///     socket.on_disconnect(|socket, reason| async move {
@@ -281,6 +284,7 @@ impl Socket {
                 handlers: RwLock::new(Handlers::default()),
                 acks: Mutex::new(AckTable::default()),
                 data: Mutex::new(data),
+                extensions: crate::extensions::Extensions::default(),
                 connected: AtomicBool::new(false),
                 closing: AtomicBool::new(false),
                 pid,
@@ -369,43 +373,153 @@ impl Socket {
         lock(&self.inner.data).clone()
     }
 
+    /// Typed per-socket state: any `Send + Sync + 'static` Rust values, one
+    /// per type, kept on this node only (the JSON [`data`](Self::data) is what
+    /// crosses the cluster and connection state recovery). Cleared once the
+    /// socket has left and its disconnect handlers have run.
+    ///
+    /// ```
+    /// use socketio::Socket;
+    /// #[derive(Clone)]
+    /// struct User { name: String }
+    /// # fn f(socket: Socket) {
+    /// socket.extensions().insert(User { name: "ann".into() });
+    /// socket.on("whoami", |socket: Socket| async move {
+    ///     let name = socket.extensions().get::<User>().map(|u| u.name);
+    ///     let _ = socket.emit("you-are", &name);
+    /// });
+    /// # }
+    /// ```
+    pub fn extensions(&self) -> &crate::extensions::Extensions {
+        &self.inner.extensions
+    }
+
+    /// A clone of the app-wide state of type `T` (see
+    /// [`SocketIoBuilder::state`](crate::SocketIoBuilder::state)).
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.inner.ns.state.get::<T>()
+    }
+
     // ----- handlers --------------------------------------------------------
 
-    /// Handles an event. Its arguments are deserialized into `T`: all of them
-    /// as a tuple or sequence (`(String, u32)`), or, when there is exactly one
-    /// argument that does not fit that way, that one alone (`String`). Events
-    /// whose arguments do not fit are logged and dropped.
+    /// Handles an event. The handler's shape is chosen by its signature
+    /// (annotate the closure's parameters):
+    ///
+    /// - `|socket: Socket| async move { .. }`: the arguments are ignored;
+    /// - `|socket: Socket, data: T| async move { .. }`: the arguments
+    ///   deserialized into `T` (any `DeserializeOwned`): all of them as a tuple
+    ///   or sequence (`(String, u32)`), or, when there is exactly one argument
+    ///   that does not fit that way, that one alone (`String`);
+    /// - `|socket: Socket, data: T, ack: AckSender| async move { .. }`: the
+    ///   same, with the responder for a client that asked for an ack;
+    /// - `|socket: Socket, args: Args|` and `|socket: Socket, args: Args, ack: AckSender|`:
+    ///   the raw arguments (JSON values and binary parts).
+    ///
+    /// When the arguments do not deserialize into `T`, the handler does not
+    /// run: a `tracing` warning is logged, the [`on_error`](Self::on_error)
+    /// listeners get [`EventError::InvalidArgs`](crate::EventError::InvalidArgs),
+    /// and if the client asked for an ack it is answered with one argument
+    /// `{"error": "invalid arguments: .."}` (never left waiting). A shape
+    /// without [`AckSender`] never answers an ack the client asked for.
     ///
     /// Handlers of one connection run one at a time, in the order the packets
     /// arrived; acks from the client are processed meanwhile, so a handler
     /// may await [`emit_with_ack`](Self::emit_with_ack) on its own client.
-    pub fn on<T, F, Fut>(&self, event: impl Into<String>, handler: F)
+    ///
+    /// ```
+    /// use socketio::{AckSender, Args, Socket};
+    /// # fn f(socket: Socket) {
+    /// socket.on("ping", |socket: Socket| async move {
+    ///     let _ = socket.emit("pong", &());
+    /// });
+    /// socket.on("chat", |socket: Socket, (msg,): (String,)| async move {
+    ///     let _ = socket.broadcast().emit("chat", &msg);
+    /// });
+    /// socket.on("add", |_socket: Socket, (a, b): (i64, i64), ack: AckSender| async move {
+    ///     let _ = ack.send(&(a + b));
+    /// });
+    /// socket.on("raw", |_socket: Socket, args: Args, ack: AckSender| async move {
+    ///     let _ = ack.send_args(args); // echo, binary parts included
+    /// });
+    /// # }
+    /// ```
+    pub fn on<M, H>(&self, event: impl Into<String>, handler: H)
     where
-        T: DeserializeOwned + Send + 'static,
-        F: Fn(Socket, T, AckSender) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        H: crate::handler::EventHandler<M>,
     {
-        let h: EventHandler = Arc::new(move |socket, event, args, ack| {
-            match parse_args::<T>(&args) {
-                Ok(v) => Box::pin(handler(socket, v, ack)),
-                Err(e) => {
-                    tracing::warn!(event, error = %e, "event arguments do not fit the handler; dropped");
-                    Box::pin(async {})
-                }
-            }
-        });
+        let h = handler.into_erased().0;
         write(&self.inner.handlers).events.insert(&event.into(), h);
     }
 
-    /// Handles an event with its raw [`Args`] (JSON values and binary parts).
+    /// Handles an event with its raw [`Args`] (JSON values and binary parts);
+    /// the same as [`on`](Self::on) with an `(Socket, Args, AckSender)` closure.
     pub fn on_args<F, Fut>(&self, event: impl Into<String>, handler: F)
     where
         F: Fn(Socket, Args, AckSender) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let h: EventHandler =
-            Arc::new(move |socket, _event, args, ack| Box::pin(handler(socket, args, ack)));
-        write(&self.inner.handlers).events.insert(&event.into(), h);
+        self.on(event, handler);
+    }
+
+    /// A per-event middleware, like Node's `socket.use((packet, next) => ..)`:
+    /// it sees every incoming event of this socket (name and arguments, which
+    /// it may change) before the event's handler (after the
+    /// [`on_any`](Self::on_any) listeners, as in Node), and hands it on
+    /// (`Ok(event)`) or refuses it (`Err(EventRejection)`). Middlewares run in the order they were added;
+    /// the first refusal stops the event: its handler does not run, the
+    /// [`on_error`](Self::on_error) listeners get
+    /// [`EventError::Rejected`](crate::EventError::Rejected) (Node emits
+    /// `error` on the socket), and an ack the client asked for is answered
+    /// with `{"error": message}`.
+    ///
+    /// ```
+    /// use socketio::{EventRejection, Socket};
+    /// # fn f(socket: Socket) {
+    /// socket.use_middleware(|socket: Socket, event| async move {
+    ///     if event.name == "admin" && socket.handshake().query("role") != Some("admin") {
+    ///         return Err(EventRejection::new("unauthorized event"));
+    ///     }
+    ///     Ok(event)
+    /// });
+    /// socket.on_error(|socket, err| {
+    ///     let _ = socket.emit("oops", &err.message());
+    /// });
+    /// # }
+    /// ```
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket, crate::handler::Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<crate::handler::Event, crate::handler::EventRejection>>
+            + Send
+            + 'static,
+    {
+        write(&self.inner.handlers)
+            .middlewares
+            .push(Arc::new(move |s, e| Box::pin(middleware(s, e))));
+    }
+
+    /// A listener for events that did not reach their handler (refused by a
+    /// middleware, or arguments that do not deserialize): Node's server-side
+    /// `socket.on("error", ..)`. Called synchronously, in the connection's task.
+    pub fn on_error<F>(&self, listener: F)
+    where
+        F: Fn(&Socket, &crate::handler::EventError) + Send + Sync + 'static,
+    {
+        write(&self.inner.handlers)
+            .on_error
+            .push(Arc::new(listener));
+    }
+
+    /// Logs an event error, tells the listeners and answers the ack.
+    pub(crate) fn report_event_error(&self, error: &crate::handler::EventError, ack: AckSender) {
+        tracing::warn!(id = %self.inner.id, nsp = %self.inner.ns.name, error = %error, "event not handled");
+        let listeners = read(&self.inner.handlers).on_error.clone();
+        for l in &listeners {
+            l(self, error);
+        }
+        if ack.is_requested() {
+            let _ = ack.send(&crate::handler::error_ack_value(error));
+        }
     }
 
     /// Removes the handler of an event.
@@ -413,8 +527,9 @@ impl Socket {
         write(&self.inner.handlers).events.remove(event);
     }
 
-    /// A catch-all listener for incoming events, called (synchronously) before
-    /// the event's own handler.
+    /// A catch-all listener for incoming events, called (synchronously) with
+    /// each event as it arrived, before the per-event middlewares and the
+    /// event's own handler (so it sees refused events too, as in Node).
     pub fn on_any<F>(&self, listener: F)
     where
         F: Fn(&Socket, &str, &Args) + Send + Sync + 'static,
@@ -457,13 +572,44 @@ impl Socket {
     }
 
     pub(crate) async fn dispatch(&self, event: String, args: Args, id: Option<u64>) {
-        let (any, handler) = {
+        // As in Node, the catch-all listeners see every event as it arrived,
+        // before the middlewares (refused ones included).
+        let (any, middlewares) = {
             let h = read(&self.inner.handlers);
-            (h.any_incoming.clone(), h.events.get(&event).cloned())
+            (h.any_incoming.clone(), h.middlewares.clone())
         };
         for l in &any {
             l(self, &event, &args);
         }
+        let (event, args) = if middlewares.is_empty() {
+            (event, args)
+        } else {
+            let mut ev = crate::handler::Event {
+                name: event,
+                args,
+                ack_id: id,
+            };
+            for m in &middlewares {
+                let name = ev.name.clone();
+                match m(self.clone(), ev).await {
+                    Ok(next) => ev = next,
+                    Err(rejection) => {
+                        let error = crate::handler::EventError::Rejected {
+                            event: name,
+                            rejection,
+                        };
+                        self.report_event_error(&error, AckSender::new(self.clone(), id));
+                        return;
+                    }
+                }
+            }
+            if !self.connected() {
+                tracing::debug!(event = %ev.name, "event dropped: socket left during its middlewares");
+                return;
+            }
+            (ev.name, ev.args)
+        };
+        let handler = read(&self.inner.handlers).events.get(&event).cloned();
         match handler {
             Some(h) => {
                 h(self.clone(), &event, args, AckSender::new(self.clone(), id)).await;
@@ -729,12 +875,14 @@ impl Socket {
         let handlers = {
             let mut h = write(&self.inner.handlers);
             h.events = EventHandlers::default();
+            h.middlewares.clear();
             h.disconnecting.clear();
             std::mem::take(&mut h.disconnect)
         };
         for h in handlers {
             h(self.clone(), reason).await;
         }
+        self.inner.extensions.clear();
     }
 }
 

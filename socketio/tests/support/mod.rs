@@ -308,7 +308,31 @@ impl Client {
         Self::connect_opts(addr, "", &[], false).await
     }
 
+    /// A WebSocket opened to upgrade the polling session `sid` (no open
+    /// packet comes: the caller sends `2probe`).
+    pub async fn connect_upgrade(addr: SocketAddr, sid: &str) -> Client {
+        let mut c = Self::open_ws(addr, &format!("sid={sid}"), &[], true).await;
+        c.sid = sid.to_owned();
+        c
+    }
+
     async fn connect_opts(
+        addr: SocketAddr,
+        query: &str,
+        headers: &[(&str, &str)],
+        auto_pong: bool,
+    ) -> Client {
+        let mut c = Self::open_ws(addr, query, headers, auto_pong).await;
+        let open = c.recv().await;
+        let json = open
+            .strip_prefix('0')
+            .unwrap_or_else(|| panic!("not an open packet: {open}"));
+        c.open = serde_json::from_str(json).unwrap();
+        c.sid = c.open["sid"].as_str().unwrap().to_owned();
+        c
+    }
+
+    async fn open_ws(
         addr: SocketAddr,
         query: &str,
         headers: &[(&str, &str)],
@@ -363,7 +387,7 @@ impl Client {
                 }
             })
         };
-        let mut c = Client {
+        Client {
             sink,
             rx,
             auto_pong,
@@ -371,14 +395,7 @@ impl Client {
             reader,
             sid: String::new(),
             open: Value::Null,
-        };
-        let open = c.recv().await;
-        let json = open
-            .strip_prefix('0')
-            .unwrap_or_else(|| panic!("not an open packet: {open}"));
-        c.open = serde_json::from_str(json).unwrap();
-        c.sid = c.open["sid"].as_str().unwrap().to_owned();
-        c
+        }
     }
 
     /// Pings received so far.
@@ -643,4 +660,96 @@ impl Polling {
             body
         })
     }
+}
+
+/// A response with its headers (names lower-cased) and raw body bytes.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+}
+
+/// One HTTP/1.1 request with extra headers and `Connection: close`; the
+/// body is read to the end (de-chunked).
+pub async fn http_raw(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
+    within(&format!("{method} {target}"), async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut head =
+            format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !body.is_empty() || method == "POST" {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        stream.write_all(&bytes).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8(raw[..end].to_vec()).unwrap();
+        let mut rest = raw[end + 4..].to_vec();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (k, v) = l.split_once(':').unwrap();
+                (k.trim().to_ascii_lowercase(), v.trim().to_owned())
+            })
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+        if chunked {
+            let mut out = Vec::new();
+            loop {
+                let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+                let size = std::str::from_utf8(&rest[..eol]).unwrap();
+                let size =
+                    usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+                if size == 0 {
+                    break;
+                }
+                out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+                rest = rest[eol + 2 + size + 2..].to_vec();
+            }
+            rest = out;
+        }
+        RawResponse {
+            status,
+            headers,
+            body: rest,
+        }
+    })
+    .await
 }
