@@ -130,7 +130,7 @@ impl NsAdapter {
         if frame.uid == self.uid() || frame.packet.nsp != self.nsp {
             return;
         }
-        let Some(packet) = encode_for_clients(frame.packet) else {
+        let Some(packet) = encode_for_clients(frame.packet, self.ns.parser()) else {
             return;
         };
         let mut opts = frame.selection.to_opts();
@@ -433,7 +433,7 @@ impl NsAdapter {
 }
 
 /// A packet from another node, encoded for this node's clients.
-fn encode_for_clients(p: WirePacket) -> Option<EncodedPacket> {
+fn encode_for_clients(p: WirePacket, parser: socketio::Parser) -> Option<EncodedPacket> {
     let bp = match p.kind {
         2 | 5 => BinaryPacket::event(p.nsp, p.data, p.attachments, p.id),
         3 | 6 => BinaryPacket::ack(p.nsp, p.data, p.attachments, p.id?),
@@ -445,7 +445,7 @@ fn encode_for_clients(p: WirePacket) -> Option<EncodedPacket> {
             return None;
         }
     };
-    Some(EncodedPacket::from_binary_packet(&bp))
+    Some(EncodedPacket::from_binary_packet(&bp, parser))
 }
 
 /// Our packet as other nodes expect it: type 2 or 3, binary in `bin`, no ack id.

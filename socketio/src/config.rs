@@ -26,6 +26,7 @@ use engineio::EngineConfig;
 /// | `max_queued_events` | 64 | per connection | received packets waiting for their handler (then reading pauses) |
 /// | `ack_timeout` | 10 000 | ms | default `emit_with_ack` timeout when none is set |
 /// | `connection_state_recovery` | off | | see [`RecoveryConfig`] |
+/// | `parser` | [`Parser::Json`] | | every namespace of the server uses it |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SocketIoConfig {
@@ -47,6 +48,32 @@ pub struct SocketIoConfig {
     pub ack_timeout: Duration,
     /// Connection state recovery; off (`None`) by default, as in Node.
     pub connection_state_recovery: Option<RecoveryConfig>,
+    /// How packets are written on the wire; one parser for the whole server,
+    /// as Node's `new Server({ parser })`.
+    pub parser: Parser,
+}
+
+/// The packet encoding of a server: what its clients' parser speaks.
+///
+/// ```
+/// use socketio::{Parser, SocketIoConfig};
+/// let config = SocketIoConfig::default().parser(Parser::Msgpack);
+/// assert_eq!(config.parser, Parser::Msgpack);
+/// assert_eq!(SocketIoConfig::default().parser, Parser::Json);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Parser {
+    /// The default parser (`socket.io-parser`): text packets, binary values as
+    /// attachments in binary messages after their header.
+    #[default]
+    Json,
+    /// `socket.io-msgpack-parser` 3.x (clients built with
+    /// `io(url, { parser: require("socket.io-msgpack-parser") })`): every packet
+    /// is one binary message holding a MessagePack map `{type, nsp, data, id}`,
+    /// binary values inline (see [`packet::decode_msgpack`](crate::packet::decode_msgpack)).
+    /// Over polling, each travels as a `b<base64>` packet.
+    Msgpack,
 }
 
 /// Connection state recovery: a client that lost its connection for a
@@ -129,6 +156,7 @@ impl Default for SocketIoConfig {
             max_queued_events: 64,
             ack_timeout: Duration::from_millis(10_000),
             connection_state_recovery: None,
+            parser: Parser::Json,
         }
     }
 }
@@ -185,6 +213,11 @@ impl SocketIoConfig {
     setter!(
         /// Sets [`ack_timeout`](Self::ack_timeout).
         ack_timeout: Duration
+    );
+
+    setter!(
+        /// Sets [`parser`](Self::parser).
+        parser: Parser
     );
 
     /// Turns connection state recovery on.

@@ -51,6 +51,7 @@ mod error;
 pub mod fuzzing;
 mod handshake;
 mod io;
+pub mod msgpack;
 mod ns;
 mod operators;
 pub mod packet;
@@ -64,7 +65,7 @@ pub use adapter::{
     Adapter, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter,
     RecoveryStore, RemoteAcks, Room, SessionState, SocketInfo,
 };
-pub use config::{RecoveryConfig, SocketIoConfig};
+pub use config::{Parser, RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
 pub use engineio::Backlog;
 pub use error::{AckError, Error, ParseError};

@@ -6,6 +6,7 @@
 //!                    [--max-payload 1000000] [--connect-timeout 45000] [--log-level info]
 //!                    [--recovery-duration ms]   (connection state recovery on, default app)
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
+//!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //! conformance-server --app client-suites [--port-a 3000] [--port-b 3210] [--log-level info]
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
@@ -46,6 +47,8 @@ struct Args {
     recovery_ms: Option<u64>,
     /// Redis adapter URL (`--redis`).
     redis: Option<String>,
+    /// The Socket.IO packet parser (`--parser json|msgpack`).
+    parser: socketio::Parser,
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -78,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
         port_b: 3210,
         recovery_ms: None,
         redis: None,
+        parser: socketio::Parser::Json,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -98,6 +102,11 @@ fn parse_args() -> Result<Args, String> {
             "--port-b" => args.port_b = value.parse().map_err(|e| bad(&e))?,
             "--recovery-duration" => args.recovery_ms = Some(value.parse().map_err(|e| bad(&e))?),
             "--redis" => args.redis = Some(value),
+            "--parser" => match value.as_str() {
+                "json" => args.parser = socketio::Parser::Json,
+                "msgpack" => args.parser = socketio::Parser::Msgpack,
+                _ => return Err(format!("unknown parser {value} (json or msgpack)")),
+            },
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -227,7 +236,8 @@ async fn main() -> std::process::ExitCode {
                     .cors(Cors::any()),
             )
             .connect_timeout(Duration::from_millis(args.connect_timeout))
-            .with_recovery(args.recovery_ms),
+            .with_recovery(args.recovery_ms)
+            .parser(args.parser),
         factory,
         addr.port(),
     ) {
