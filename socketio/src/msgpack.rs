@@ -20,7 +20,10 @@
 //!   64-bit millisecond count, `lib/decode.js` case `0xd7`) become ISO-8601
 //!   text (what `JSON.stringify` makes of a Date);
 //! - other extensions `null`, non-finite floats `null`, non-string map keys
-//!   their text (as a JavaScript property name).
+//!   their text (as a JavaScript property name);
+//! - a map spelled like a placeholder (`{"_placeholder": true, "num": n}`)
+//!   keeps `n` as a float, so that it stays the peer's plain map (written
+//!   back as the same bytes) instead of naming one of the attachments.
 //!
 //! # Limits
 //! Input is untrusted: every declared length (string, binary, extension,
@@ -474,6 +477,13 @@ impl<'a> Reader<'a> {
             if out.insert(key, v).is_some() {
                 self.replaced = true;
             }
+        }
+        if let Some(num) = placeholder(&out) {
+            // A peer's own map spelled like a placeholder: it stays a plain map.
+            // Its `num` becomes a float, which JavaScript reads as the same number
+            // (and `encode` writes as the same integer) but which names no
+            // attachment here, so it is never taken for one of ours.
+            out.insert("num".to_owned(), Value::from(num as f64));
         }
         Ok(Value::Object(out))
     }
