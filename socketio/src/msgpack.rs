@@ -698,6 +698,37 @@ mod tests {
         );
     }
 
+    #[test]
+    fn notepack_2_extensions() {
+        // undefined: null by default, the marker when asked, written back as d4 00 00.
+        let undef = [0x92, 0xd4, 0x00, 0x00, 0x01];
+        assert_eq!(decode(&undef).unwrap().0, json!([null, 1]));
+        let keep = DecodeOptions {
+            keep_undefined: true,
+            ..DecodeOptions::default()
+        };
+        let (v, _) = decode_with(&undef, &keep).unwrap();
+        assert_eq!(v, json!([undefined(), 1]));
+        assert_eq!(encode(&v, &[]).unwrap(), undef);
+        // ArrayBuffer (ext 8, type 0) → binary; a fixext of type 0 is not.
+        let (v, bins) = decode(&[0x91, 0xc7, 0x02, 0x00, 0x05, 0x06]).unwrap();
+        assert_eq!(v, json!([{"_placeholder": true, "num": 0}]));
+        assert_eq!(bins, [Bytes::from_static(&[5, 6])]);
+        assert_eq!(decode(&[0xd5, 0x00, 0x01, 0x02]).unwrap().0, json!(null));
+        // Date: fixext 8 type 0, signed milliseconds.
+        let date = [0xd7, 0x00, 0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x7b];
+        assert_eq!(decode(&date).unwrap().0, json!("2023-11-14T22:13:20.123Z"));
+        // A peer's placeholder-shaped map stays a map, written back the same.
+        let fake = [
+            0x82, 0xac, b'_', b'p', b'l', b'a', b'c', b'e', b'h', b'o', b'l', b'd', b'e', b'r',
+            0xc3, 0xa3, b'n', b'u', b'm', 0x00,
+        ];
+        let (v, bins) = decode(&fake).unwrap();
+        assert!(bins.is_empty());
+        assert_eq!(placeholder(v.as_object().unwrap()), None);
+        assert_eq!(encode(&v, &[]).unwrap(), fake);
+    }
+
     proptest::proptest! {
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {

@@ -177,3 +177,188 @@ fn write_key(out: &mut Vec<u8>, key: &'static str) {
     // Short ASCII keys: a fixstr.
     let _ = rmp::encode::write_str(out, key);
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::*;
+    use crate::msgpack::undefined;
+
+    fn seed(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../fuzz/corpus/socketio_msgpack/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    fn dec(bytes: &[u8]) -> Result<BinaryPacket, ParseError> {
+        decode_msgpack(bytes, &Limits::default())
+    }
+
+    #[test]
+    fn client_packets_as_the_official_encoder_writes_them() {
+        // CONNECT without auth: data is notepack's undefined (d4 00 00) → no data.
+        let p = dec(&seed("connect-no-auth")).unwrap();
+        assert_eq!(p.packet, Packet::connect("/", None));
+        let p = dec(&seed("connect-auth")).unwrap();
+        assert_eq!(p.packet.data.unwrap()["token"], "abc");
+        // EVENT with `options` (ignored) and undefined arguments (kept).
+        let p = dec(&seed("event-undefined")).unwrap();
+        assert_eq!(p.packet.kind, PacketType::Event);
+        assert_eq!(
+            p.packet.data,
+            Some(json!(["message", 1, undefined(), {"a": undefined(), "b": 2}]))
+        );
+        // Binary nested: BINARY_EVENT with its values as placeholders.
+        let p = dec(&seed("event-binary-nested")).unwrap();
+        assert_eq!(p.packet.kind, PacketType::BinaryEvent);
+        assert_eq!(p.packet.attachments, 2);
+        assert_eq!(p.attachments[0], Bytes::from_static(&[0, 1, 2, 255]));
+        // ArrayBuffer / typed arrays: ext type 0 → binary.
+        let p = dec(&seed("event-arraybuffer")).unwrap();
+        assert_eq!(
+            p.attachments,
+            [
+                Bytes::from_static(&[1, 2, 3]),
+                Bytes::from_static(&[1, 0, 255, 255])
+            ]
+        );
+        // notepack 2's Date (fixext 8 type 0) → ISO text.
+        let p = dec(&seed("event-date")).unwrap();
+        assert_eq!(
+            p.packet.data,
+            Some(json!(["when", "2023-11-14T22:13:20.123Z"]))
+        );
+        // An ack id and a custom namespace.
+        let p = dec(&seed("event-with-ack")).unwrap();
+        assert_eq!((p.packet.id, p.packet.nsp.as_str()), (Some(12), "/custom"));
+        // A map spelled like a placeholder stays a map, next to a real binary value.
+        let p = dec(&seed("event-placeholder-lookalike")).unwrap();
+        assert_eq!(p.attachments.len(), 1);
+        let back = dec(&p.encode_msgpack().unwrap()).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn server_packets_are_byte_exact() {
+        // {type: 2, data: ["a"], nsp: "/"}, as the reference server's packet object.
+        let p = BinaryPacket::event("/", json!(["a"]), Vec::new(), None);
+        assert_eq!(
+            p.encode_msgpack().unwrap(),
+            [
+                0x83, 0xa4, b't', b'y', b'p', b'e', 0x02, 0xa4, b'd', b'a', b't', b'a', 0x91, 0xa1,
+                b'a', 0xa3, b'n', b's', b'p', 0xa1, b'/'
+            ]
+        );
+        // BINARY_ACK is written as ACK (type 3), the binary inline, the id before nsp.
+        let p = BinaryPacket::ack(
+            "/x",
+            json!([{"_placeholder": true, "num": 0}]),
+            vec![Bytes::from_static(&[7])],
+            5,
+        );
+        let bytes = p.encode_msgpack().unwrap();
+        assert_eq!(&bytes[..7], [0x84, 0xa4, b't', b'y', b'p', b'e', 0x03]);
+        assert!(bytes.windows(3).any(|w| w == [0xc4, 1, 7]));
+        assert_eq!(dec(&bytes).unwrap(), p);
+        // CONNECT_ERROR {message} on the refused namespace.
+        let p = Packet::connect_error("/nope", "Invalid namespace", None);
+        let bp = BinaryPacket {
+            packet: p.clone(),
+            attachments: Vec::new(),
+        };
+        assert_eq!(dec(&bp.encode_msgpack().unwrap()).unwrap().packet, p);
+        assert_eq!(
+            bp.encode_msgpack().unwrap(),
+            seed("connect-error"),
+            "as socket.io-msgpack-parser writes it"
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_typed_errors() {
+        let bad = |v: serde_json::Value| dec(&crate::msgpack::encode(&v, &[]).unwrap());
+        assert!(matches!(
+            bad(json!([0])),
+            Err(ParseError::InvalidField {
+                field: "packet",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(json!({"nsp": "/"})),
+            Err(ParseError::InvalidField { field: "type", .. })
+        ));
+        assert!(matches!(
+            bad(json!({"type": 6, "nsp": "/", "data": []})),
+            Err(ParseError::InvalidField { field: "type", .. })
+        ));
+        assert!(matches!(
+            bad(json!({"type": 0})),
+            Err(ParseError::InvalidField { field: "nsp", .. })
+        ));
+        assert!(matches!(
+            bad(json!({"type": 2, "nsp": "/", "data": ["e"], "id": -3})),
+            Err(ParseError::InvalidField { field: "id", .. })
+        ));
+        assert!(matches!(
+            bad(json!({"type": 1, "nsp": "/", "data": 1})),
+            Err(ParseError::InvalidPayload { .. })
+        ));
+        assert!(matches!(
+            bad(json!({"type": 2, "nsp": "/", "data": ["connect"]})),
+            Err(ParseError::ReservedEventName(_))
+        ));
+        assert!(matches!(
+            dec(&[0xdd, 0xff, 0xff, 0xff, 0xff]),
+            Err(ParseError::InvalidMsgpack(MsgpackError::Truncated))
+        ));
+        // Integral floats are integers (Number.isInteger), as JavaScript sees them.
+        let p = bad(json!({"type": 2.0, "nsp": "/", "data": ["e"], "id": 3.0})).unwrap();
+        assert_eq!((p.packet.kind, p.packet.id), (PacketType::Event, Some(3)));
+        // Nesting: the packet map plus max_json_depth levels.
+        let limits = Limits {
+            max_json_depth: 2,
+            ..Limits::default()
+        };
+        let ok = crate::msgpack::encode(&json!({"type": 2, "nsp": "/", "data": ["e", [1]]}), &[])
+            .unwrap();
+        assert!(decode_msgpack(&ok, &limits).is_ok());
+        let deep =
+            crate::msgpack::encode(&json!({"type": 2, "nsp": "/", "data": ["e", [[1]]]}), &[])
+                .unwrap();
+        assert_eq!(
+            decode_msgpack(&deep, &limits),
+            Err(ParseError::InvalidMsgpack(MsgpackError::TooDeep))
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_hold_the_fuzz_properties(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..96)) {
+            crate::fuzzing::check_msgpack_packet(&bytes);
+        }
+
+        #[test]
+        fn mutated_seeds_hold_the_fuzz_properties(
+            which in 0usize..17,
+            at in proptest::num::usize::ANY,
+            byte in proptest::num::u8::ANY,
+            cut in proptest::num::usize::ANY,
+        ) {
+            let dir = format!("{}/../fuzz/corpus/socketio_msgpack", env!("CARGO_MANIFEST_DIR"));
+            let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+            names.sort();
+            let mut bytes = std::fs::read(&names[which % names.len()]).unwrap();
+            if !bytes.is_empty() {
+                let i = at % bytes.len();
+                bytes[i] = byte;
+                bytes.truncate(bytes.len() - cut % (bytes.len() / 4 + 1));
+            }
+            crate::fuzzing::check_msgpack_packet(&bytes);
+        }
+    }
+}
