@@ -120,7 +120,10 @@ impl NsAdapter {
         {
             return;
         }
-        let frame = match wire::decode_broadcast(payload) {
+        let parser = self.ns.parser();
+        let options = socketio::msgpack::DecodeOptions::default()
+            .keep_undefined(parser == socketio::Parser::Msgpack);
+        let frame = match wire::decode_broadcast_with(payload, &options) {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(nsp = %self.nsp, error = %e, "malformed broadcast from redis ignored");
@@ -130,7 +133,7 @@ impl NsAdapter {
         if frame.uid == self.uid() || frame.packet.nsp != self.nsp {
             return;
         }
-        let Some(packet) = encode_for_clients(frame.packet, self.ns.parser()) else {
+        let Some(packet) = encode_for_clients(frame.packet, parser) else {
             return;
         };
         let mut opts = frame.selection.to_opts();

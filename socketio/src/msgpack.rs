@@ -85,6 +85,26 @@ pub struct DecodeOptions {
     pub keep_undefined: bool,
 }
 
+impl DecodeOptions {
+    /// Sets [`keep_undefined`](Self::keep_undefined).
+    ///
+    /// ```
+    /// use socketio::msgpack::{DecodeOptions, decode_with, undefined};
+    /// let keep = DecodeOptions::default().keep_undefined(true);
+    /// assert_eq!(decode_with(&[0xd4, 0, 0], &keep).unwrap().0, undefined());
+    /// ```
+    pub fn keep_undefined(mut self, yes: bool) -> Self {
+        self.keep_undefined = yes;
+        self
+    }
+
+    /// Sets [`max_depth`](Self::max_depth).
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+}
+
 impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions {
