@@ -120,7 +120,10 @@ impl NsAdapter {
         {
             return;
         }
-        let frame = match wire::decode_broadcast(payload) {
+        let parser = self.ns.parser();
+        let options = socketio::msgpack::DecodeOptions::default()
+            .keep_undefined(parser == socketio::Parser::Msgpack);
+        let frame = match wire::decode_broadcast_with(payload, &options) {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(nsp = %self.nsp, error = %e, "malformed broadcast from redis ignored");
@@ -130,7 +133,7 @@ impl NsAdapter {
         if frame.uid == self.uid() || frame.packet.nsp != self.nsp {
             return;
         }
-        let Some(packet) = encode_for_clients(frame.packet) else {
+        let Some(packet) = encode_for_clients(frame.packet, parser) else {
             return;
         };
         let mut opts = frame.selection.to_opts();
@@ -433,7 +436,7 @@ impl NsAdapter {
 }
 
 /// A packet from another node, encoded for this node's clients.
-fn encode_for_clients(p: WirePacket) -> Option<EncodedPacket> {
+fn encode_for_clients(p: WirePacket, parser: socketio::Parser) -> Option<EncodedPacket> {
     let bp = match p.kind {
         2 | 5 => BinaryPacket::event(p.nsp, p.data, p.attachments, p.id),
         3 | 6 => BinaryPacket::ack(p.nsp, p.data, p.attachments, p.id?),
@@ -445,7 +448,7 @@ fn encode_for_clients(p: WirePacket) -> Option<EncodedPacket> {
             return None;
         }
     };
-    Some(EncodedPacket::from_binary_packet(&bp))
+    Some(EncodedPacket::from_binary_packet(&bp, parser))
 }
 
 /// Our packet as other nodes expect it: type 2 or 3, binary in `bin`, no ack id.

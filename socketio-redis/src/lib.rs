@@ -41,7 +41,8 @@
 //! Not supported, as with the Node adapter: connection state recovery.
 //!
 //! # Layout
-//! `msgpack.rs` and `wire.rs` are the pure codecs; `driver.rs` the Redis
+//! `wire.rs` is the pure codec of the adapter's messages (its MessagePack is
+//! the workspace codec, [`socketio::msgpack`], re-exported as [`msgpack`]); `driver.rs` the Redis
 //! connections; `adapter.rs` the [`socketio::Adapter`] of one namespace.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -52,7 +53,7 @@ mod driver;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod msgpack;
+pub use socketio::msgpack;
 pub mod wire;
 
 use std::sync::Arc;

@@ -280,7 +280,20 @@ pub fn encode_broadcast(
 /// # Errors
 /// Malformed MessagePack or an unexpected shape.
 pub fn decode_broadcast(bytes: &[u8]) -> Result<BroadcastFrame, WireError> {
-    let (v, bins) = msgpack::decode(bytes)?;
+    decode_broadcast_with(bytes, &msgpack::DecodeOptions::default())
+}
+
+/// [`decode_broadcast`] with MessagePack options: a node whose clients use the
+/// msgpack parser keeps `undefined` arguments (as notepack 3 decodes them in
+/// the Node adapter, and the msgpack parser writes them back).
+///
+/// # Errors
+/// Malformed MessagePack or an unexpected shape.
+pub fn decode_broadcast_with(
+    bytes: &[u8],
+    options: &msgpack::DecodeOptions,
+) -> Result<BroadcastFrame, WireError> {
+    let (v, bins) = msgpack::decode_with(bytes, options)?;
     let Value::Array(parts) = v else {
         return Err(WireError::Shape("broadcast frame is not an array"));
     };

@@ -105,8 +105,18 @@ struct Node {
 /// A node whose sockets join the rooms listed in their CONNECT auth `rooms`,
 /// and whose server-side `whoami` handler answers with `name`.
 async fn node(url: &str, name: &'static str, config: RedisAdapterConfig) -> Node {
+    node_with(url, name, config, socketio::Parser::Json).await
+}
+
+/// [`node`] with a packet parser.
+async fn node_with(
+    url: &str,
+    name: &'static str,
+    config: RedisAdapterConfig,
+    parser: socketio::Parser,
+) -> Node {
     let redis = RedisAdapter::connect(url, config).await.unwrap();
-    let io = SocketIo::builder(SocketIoConfig::default())
+    let io = SocketIo::builder(SocketIoConfig::default().parser(parser))
         .adapter(redis.factory())
         .build()
         .unwrap();
@@ -449,4 +459,75 @@ async fn answers_sockets_and_legacy_requests() {
             break;
         }
     }
+}
+
+/// A raw msgpack-parser client: CONNECT with auth, then binary packets.
+async fn msgpack_client(node: &Node, auth: Value) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", node.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let open = ws.next().await.unwrap().unwrap();
+    assert!(open.to_text().unwrap().starts_with('0'));
+    let connect = socketio::msgpack::encode(&json!({"type": 0, "nsp": "/", "data": auth}), &[]);
+    ws.send(WsMessage::binary(connect.unwrap())).await.unwrap();
+    let reply = msgpack_next(&mut ws).await;
+    assert_eq!(reply.packet.kind, socketio::packet::PacketType::Connect);
+    ws
+}
+
+async fn msgpack_next(
+    ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+) -> socketio::packet::BinaryPacket {
+    loop {
+        match within("a packet", ws.next()).await.unwrap().unwrap() {
+            WsMessage::Binary(b) => {
+                return socketio::packet::decode_msgpack(&b, &Default::default()).unwrap();
+            }
+            WsMessage::Text(t) if t.as_str() == "2" => {
+                ws.send(WsMessage::text("3")).await.unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msgpack_nodes_broadcast_binary_across_redis_and_to_json_nodes() {
+    let redis = Redis::start().await;
+    let mp = socketio::Parser::Msgpack;
+    let a = node_with(&redis.url(), "A", RedisAdapterConfig::default(), mp).await;
+    let b = node_with(&redis.url(), "B", RedisAdapterConfig::default(), mp).await;
+    let c = node(&redis.url(), "C", RedisAdapterConfig::default()).await;
+    let mut wb = msgpack_client(&b, json!({"rooms": ["r"]})).await;
+    let mut cc = Client::connect(&c, json!({"rooms": ["r"]})).await;
+
+    // From a msgpack node, with binary and undefined: a msgpack node's client gets one
+    // binary message (bin inline, undefined kept); a JSON node's client a BINARY_EVENT.
+    let args = Args::from_parts(
+        vec![
+            json!({"f": {"_placeholder": true, "num": 0}}),
+            socketio::msgpack::undefined(),
+        ],
+        vec![bytes::Bytes::from_static(&[1, 2, 3])],
+    );
+    a.io.to("r").emit_args("bin", args).unwrap();
+    let got = msgpack_next(&mut wb).await;
+    assert_eq!(
+        got.packet.data,
+        Some(
+            json!(["bin", {"f": {"_placeholder": true, "num": 0}}, socketio::msgpack::undefined()])
+        )
+    );
+    assert_eq!(got.attachments, [bytes::Bytes::from_static(&[1, 2, 3])]);
+    let header = cc.next_text().await;
+    assert_eq!(
+        header,
+        "51-[\"bin\",{\"f\":{\"_placeholder\":true,\"num\":0}},null]"
+    );
+    let att = within("attachment", cc.ws.next()).await.unwrap().unwrap();
+    assert_eq!(att.into_data().as_ref(), &[1, 2, 3]);
+
+    // From the JSON node to the msgpack node's client.
+    c.io.to("r").emit("news", &json!({"n": 1})).unwrap();
+    let got = msgpack_next(&mut wb).await;
+    assert_eq!(got.packet.data, Some(json!(["news", {"n": 1}])));
 }

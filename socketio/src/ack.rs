@@ -152,7 +152,7 @@ impl AckSender {
         let Some(id) = self.id else {
             return Ok(());
         };
-        let packet = EncodedPacket::ack(self.socket.ns_name(), args, id);
+        let packet = EncodedPacket::ack(self.socket.parser(), self.socket.ns_name(), args, id);
         self.socket.send_packet(&packet).map(|_| ())
     }
 }

@@ -15,10 +15,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use engineio::Message;
 use serde_json::Value;
 
+use crate::config::Parser;
 use crate::encoded::{Args, EncodedPacket};
 use crate::handshake::Handshake;
 use crate::io::IoInner;
-use crate::packet::{BinaryPacket, Decoder, Limits, Packet, PacketType};
+use crate::packet::{
+    BinaryPacket, Decoder, Limits, Packet, PacketType, ParseError, decode_msgpack,
+};
 use crate::socket::{BoxFuture, DisconnectReason, Socket, SocketId};
 
 pub(crate) struct Client {
@@ -192,10 +195,9 @@ async fn protocol_error(client: &Client, why: &str) {
     client.esock.close();
 }
 
-fn send_text(client: &Client, text: String) {
-    let _ = client
-        .esock
-        .send_slice(EncodedPacket::from_text(text).messages());
+fn send_packet(client: &Client, packet: Packet) {
+    let packet = EncodedPacket::packet(client.io.config.parser, packet);
+    let _ = client.esock.send_slice(packet.messages());
 }
 
 async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
@@ -205,16 +207,16 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     let io = &client.io;
     if client.lock().len() >= io.config.max_namespaces_per_client {
         tracing::warn!(sid = %client.esock.sid(), %nsp, "too many namespaces on one connection");
-        return send_text(
+        return send_packet(
             client,
-            Packet::connect_error(&nsp, "Too many namespaces", None).encode(),
+            Packet::connect_error(&nsp, "Too many namespaces", None),
         );
     }
     let Some(ns) = io.namespace_for(&nsp) else {
         tracing::info!(sid = %client.esock.sid(), %nsp, "CONNECT to an unknown namespace");
-        return send_text(
+        return send_packet(
             client,
-            Packet::connect_error(&nsp, "Invalid namespace", None).encode(),
+            Packet::connect_error(&nsp, "Invalid namespace", None),
         );
     };
     let recovery = io.config.connection_state_recovery.clone();
@@ -264,10 +266,7 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     for mw in middlewares {
         if let Err(e) = mw(socket.clone()).await {
             tracing::info!(sid = %client.esock.sid(), %nsp, message = %e.message, "connection refused by middleware");
-            return send_text(
-                client,
-                Packet::connect_error(&nsp, &e.message, e.data).encode(),
-            );
+            return send_packet(client, Packet::connect_error(&nsp, &e.message, e.data));
         }
     }
     let Some(missed) = join(client, &ns, &socket, recovered.as_ref()) else {
@@ -334,10 +333,7 @@ fn join(
         Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid }),
         None => serde_json::json!({ "sid": socket.id().as_str() }),
     };
-    send_text(
-        client,
-        Packet::connect(ns.name.as_str(), Some(reply)).encode(),
-    );
+    send_packet(client, Packet::connect(ns.name.as_str(), Some(reply)));
     let mut replayed = 0;
     if let Some(r) = recovered {
         for packet in r.missed.iter().chain(tail.iter().flatten()) {
@@ -377,6 +373,7 @@ pub(crate) async fn run(
         max_nsp_len: io.config.max_namespace_len,
         ..Limits::default()
     };
+    let parser = io.config.parser;
     let max_queued = io.config.max_queued_events;
     let connect_timeout = io.config.connect_timeout;
     let client = Arc::new(Client {
@@ -416,9 +413,12 @@ pub(crate) async fn run(
             }
             msg = incoming.recv(), if queue.len() < max_queued && !invalid => {
                 let Some(msg) = msg else { break };
-                let decoded = match msg {
-                    Message::Text(t) => decoder.feed_text(t.as_str()),
-                    Message::Binary(b) => decoder.feed_binary(b),
+                let decoded = match (parser, msg) {
+                    (Parser::Json, Message::Text(t)) => decoder.feed_text(t.as_str()),
+                    (Parser::Json, Message::Binary(b)) => decoder.feed_binary(b),
+                    // socket.io-msgpack-parser: every packet is one binary message.
+                    (Parser::Msgpack, Message::Binary(b)) => decode_msgpack(&b, &limits).map(Some),
+                    (Parser::Msgpack, Message::Text(_)) => Err(ParseError::TextWithMsgpack),
                 };
                 let why = match decoded {
                     Ok(None) => continue,

@@ -27,6 +27,7 @@ use engineio::EngineConfig;
 /// | `ack_timeout` | 10 000 | ms | default `emit_with_ack` timeout when none is set |
 /// | `connection_state_recovery` | off | | see [`RecoveryConfig`] |
 /// | `serve_client` | off | | the bundle files found in the directory, read once at `build()` (about 1.2 MB for the official 4.8 `dist`) |
+/// | `parser` | [`Parser::Json`] | | every namespace of the server uses it |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SocketIoConfig {
@@ -52,6 +53,32 @@ pub struct SocketIoConfig {
     /// is served under the Socket.IO path; `None` (the default) serves nothing.
     /// See [`serve_client`](Self::serve_client).
     pub serve_client: Option<std::path::PathBuf>,
+    /// How packets are written on the wire; one parser for the whole server,
+    /// as Node's `new Server({ parser })`.
+    pub parser: Parser,
+}
+
+/// The packet encoding of a server: what its clients' parser speaks.
+///
+/// ```
+/// use socketio::{Parser, SocketIoConfig};
+/// let config = SocketIoConfig::default().parser(Parser::Msgpack);
+/// assert_eq!(config.parser, Parser::Msgpack);
+/// assert_eq!(SocketIoConfig::default().parser, Parser::Json);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Parser {
+    /// The default parser (`socket.io-parser`): text packets, binary values as
+    /// attachments in binary messages after their header.
+    #[default]
+    Json,
+    /// `socket.io-msgpack-parser` 3.x (clients built with
+    /// `io(url, { parser: require("socket.io-msgpack-parser") })`): every packet
+    /// is one binary message holding a MessagePack map `{type, nsp, data, id}`,
+    /// binary values inline (see [`packet::decode_msgpack`](crate::packet::decode_msgpack)).
+    /// Over polling, each travels as a `b<base64>` packet.
+    Msgpack,
 }
 
 /// Connection state recovery: a client that lost its connection for a
@@ -135,6 +162,7 @@ impl Default for SocketIoConfig {
             ack_timeout: Duration::from_millis(10_000),
             connection_state_recovery: None,
             serve_client: None,
+            parser: Parser::Json,
         }
     }
 }
@@ -191,6 +219,11 @@ impl SocketIoConfig {
     setter!(
         /// Sets [`ack_timeout`](Self::ack_timeout).
         ack_timeout: Duration
+    );
+
+    setter!(
+        /// Sets [`parser`](Self::parser).
+        parser: Parser
     );
 
     /// Turns connection state recovery on.

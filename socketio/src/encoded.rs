@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::config::Parser;
 use crate::error::Error;
-use crate::packet::{BinaryPacket, from_value, to_value};
+use crate::packet::{BinaryPacket, Packet, from_value, to_value};
 
 /// The arguments of an event or an ack, as received or to be sent: JSON
 /// values in which binary parts are placeholders into `binary()`.
@@ -133,65 +134,101 @@ impl Args {
     }
 }
 
-/// A packet encoded once: its text header (with its Engine.IO frame) and its
-/// binary attachments, ready to be queued on any number of sessions (the
-/// buffers are shared, not copied).
+/// A packet encoded once, in the server's [`Parser`]: with the JSON parser its
+/// text header (with its Engine.IO frame) and its binary attachments; with the
+/// msgpack parser one binary message. Ready to be queued on any number of
+/// sessions (the buffers are shared, not copied).
 #[derive(Debug, Clone)]
 pub struct EncodedPacket {
-    /// The header, then each attachment.
+    /// JSON: the header, then each attachment. Msgpack: the one message.
     msgs: Vec<Message>,
+    parser: Parser,
 }
 
 impl EncodedPacket {
-    pub(crate) fn new(packet: &BinaryPacket) -> Self {
-        let mut msgs = Vec::with_capacity(1 + packet.attachments.len());
-        msgs.push(Message::Text(Str::message_frame(&packet.encode())));
-        msgs.extend(packet.attachments.iter().cloned().map(Message::Binary));
-        EncodedPacket { msgs }
+    pub(crate) fn new(parser: Parser, packet: &BinaryPacket) -> Self {
+        let msgs = match parser {
+            Parser::Json => {
+                let mut msgs = Vec::with_capacity(1 + packet.attachments.len());
+                msgs.push(Message::Text(Str::message_frame(&packet.encode())));
+                msgs.extend(packet.attachments.iter().cloned().map(Message::Binary));
+                msgs
+            }
+            Parser::Msgpack => match packet.encode_msgpack() {
+                Ok(bytes) => vec![Message::Binary(Bytes::from(bytes))],
+                Err(e) => {
+                    // Only raw `Args::from_parts` with a placeholder that names no
+                    // attachment gets here.
+                    tracing::warn!(error = %e, "packet not encodable as msgpack; not sent");
+                    Vec::new()
+                }
+            },
+        };
+        EncodedPacket { msgs, parser }
     }
 
+    /// A packet without attachments (CONNECT, CONNECT_ERROR, DISCONNECT).
+    pub(crate) fn packet(parser: Parser, packet: Packet) -> Self {
+        EncodedPacket::new(
+            parser,
+            &BinaryPacket {
+                packet,
+                attachments: Vec::new(),
+            },
+        )
+    }
+
+    #[cfg(test)]
     pub(crate) fn from_text(text: String) -> Self {
         EncodedPacket {
             msgs: vec![Message::Text(Str::from(text))],
+            parser: Parser::Json,
         }
     }
 
     /// Encodes an EVENT (or BINARY_EVENT) `[event, ...args]`.
-    pub(crate) fn event(nsp: &str, event: &str, args: Args, id: Option<u64>) -> Self {
+    pub(crate) fn event(
+        parser: Parser,
+        nsp: &str,
+        event: &str,
+        args: Args,
+        id: Option<u64>,
+    ) -> Self {
         let mut data = Vec::with_capacity(args.values.len() + 1);
         data.push(Value::String(event.to_owned()));
         data.extend(args.values);
-        EncodedPacket::new(&BinaryPacket::event(nsp, Value::Array(data), args.bins, id))
+        EncodedPacket::new(
+            parser,
+            &BinaryPacket::event(nsp, Value::Array(data), args.bins, id),
+        )
     }
 
     /// Encodes an EVENT (or BINARY_EVENT) whose data `[event, ...args]` is given whole.
-    pub(crate) fn event_data(nsp: &str, data: Args, id: Option<u64>) -> Self {
-        EncodedPacket::new(&BinaryPacket::event(
-            nsp,
-            Value::Array(data.values),
-            data.bins,
-            id,
-        ))
+    pub(crate) fn event_data(parser: Parser, nsp: &str, data: Args, id: Option<u64>) -> Self {
+        EncodedPacket::new(
+            parser,
+            &BinaryPacket::event(nsp, Value::Array(data.values), data.bins, id),
+        )
     }
 
     /// Encodes an ACK (or BINARY_ACK).
-    pub(crate) fn ack(nsp: &str, args: Args, id: u64) -> Self {
-        EncodedPacket::new(&BinaryPacket::ack(
-            nsp,
-            Value::Array(args.values),
-            args.bins,
-            id,
-        ))
+    pub(crate) fn ack(parser: Parser, nsp: &str, args: Args, id: u64) -> Self {
+        EncodedPacket::new(
+            parser,
+            &BinaryPacket::ack(nsp, Value::Array(args.values), args.bins, id),
+        )
     }
 
-    /// Encodes any packet (header and attachments), e.g. one a cluster adapter
-    /// received from another node.
-    pub fn from_binary_packet(packet: &BinaryPacket) -> Self {
-        EncodedPacket::new(packet)
+    /// Encodes any packet (header and attachments) with `parser` (the server's,
+    /// see [`LocalNamespace::parser`](crate::LocalNamespace::parser)), e.g. one a
+    /// cluster adapter received from another node.
+    pub fn from_binary_packet(packet: &BinaryPacket, parser: Parser) -> Self {
+        EncodedPacket::new(parser, packet)
     }
 
     /// Decodes the packet back (header and attachments): what a cluster adapter
-    /// publishes to other nodes.
+    /// publishes to other nodes. An `undefined` argument of a msgpack client
+    /// stays the [`undefined`](crate::msgpack::undefined) marker.
     ///
     /// # Errors
     /// Never for packets built by this crate; a parse error otherwise.
@@ -201,6 +238,12 @@ impl EncodedPacket {
             max_nsp_len: usize::MAX,
             ..crate::packet::Limits::default()
         };
+        if self.parser == Parser::Msgpack {
+            return match self.msgs.first() {
+                Some(Message::Binary(b)) => crate::packet::decode_msgpack(b, &limits),
+                _ => Err(crate::ParseError::Empty),
+            };
+        }
         let packet = crate::packet::decode(self.text(), &limits)?;
         let attachments = self
             .msgs
@@ -217,12 +260,18 @@ impl EncodedPacket {
         })
     }
 
-    /// The Engine.IO messages: the header, then each attachment.
+    /// The Engine.IO messages: the header, then each attachment (JSON); the
+    /// one message (msgpack).
     pub(crate) fn messages(&self) -> &[Message] {
         &self.msgs
     }
 
-    /// The text header.
+    /// The parser it was encoded with.
+    pub fn parser(&self) -> Parser {
+        self.parser
+    }
+
+    /// The text header (JSON parser); empty with the msgpack parser.
     pub fn text(&self) -> &str {
         match self.msgs.first() {
             Some(Message::Text(t)) => t.as_str(),
@@ -250,7 +299,7 @@ mod tests {
         };
         let args = Args::many(&("x", &up)).unwrap();
         assert_eq!(args.binary().len(), 3);
-        let text = EncodedPacket::event("/", "e", args.clone(), None)
+        let text = EncodedPacket::event(Parser::Json, "/", "e", args.clone(), None)
             .text()
             .to_owned();
         assert!(

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use engineio::Message;
 use engineio::fuzzing::{SessionHarness, run_session_script};
 
-use crate::packet::{BinaryPacket, Decoder, Incoming, Limits, Packet, ParseError, decode};
+use crate::packet::{
+    BinaryPacket, Decoder, Incoming, Limits, Packet, ParseError, decode, decode_msgpack,
+};
 
 /// The limits the server uses by default, and tight ones that fuzz inputs reach easily.
 fn limit_sets() -> [Limits; 2] {
@@ -68,6 +70,75 @@ fn check_decoded(p: &Packet, limits: &Limits) {
             assert_eq!(back.encode(), encoded, "encoding not stable");
         }
         Err(e) => panic!("{p:?} encodes to {encoded:?}, which does not decode: {e}"),
+    }
+}
+
+/// Target `socketio_msgpack`: `data` as one msgpack-parser packet (a whole binary Engine.IO
+/// message), under the default limits and under tight ones.
+///
+/// Properties: what decodes has its namespace within the limit, a binary type exactly when it
+/// carries binary values, and `packet.attachments` equal to their count; it re-encodes; the
+/// re-encoding decodes to the same kind, namespace, id and binary values; from then on encoding
+/// is stable (the first round may turn integral floats into integers, as notepack does).
+pub fn check_msgpack_packet(data: &[u8]) {
+    for limits in limit_sets() {
+        let Ok(first) = decode_msgpack(data, &limits) else {
+            continue;
+        };
+        check_msgpack_decoded(&first, &limits);
+        let once = match first.encode_msgpack() {
+            Ok(b) => b,
+            Err(e) => panic!("{first:?} does not encode: {e}"),
+        };
+        let second = match decode_msgpack(&once, &limits) {
+            Ok(p) => p,
+            Err(e) => panic!("{first:?} encodes to {once:x?}, which does not decode: {e}"),
+        };
+        check_msgpack_decoded(&second, &limits);
+        assert_eq!(second.packet.kind, first.packet.kind, "kind changed");
+        assert_eq!(second.packet.nsp, first.packet.nsp, "namespace changed");
+        assert_eq!(second.packet.id, first.packet.id, "id changed");
+        assert_eq!(
+            second.attachments, first.attachments,
+            "binary values changed"
+        );
+        assert_eq!(
+            second.packet.data.is_some(),
+            first.packet.data.is_some(),
+            "data appeared or vanished"
+        );
+        let twice = match second.encode_msgpack() {
+            Ok(b) => b,
+            Err(e) => panic!("{second:?} does not encode: {e}"),
+        };
+        assert_eq!(twice, once, "encoding not stable for {second:?}");
+        match decode_msgpack(&twice, &limits) {
+            Ok(third) => assert_eq!(third, second, "round trip via {twice:x?}"),
+            Err(e) => panic!("{twice:x?} does not decode: {e}"),
+        }
+    }
+}
+
+/// The properties of a packet that `decode_msgpack` accepted under `limits`.
+fn check_msgpack_decoded(bp: &BinaryPacket, limits: &Limits) {
+    let p = &bp.packet;
+    assert!(
+        p.nsp.len() <= limits.max_nsp_len,
+        "namespace of {} bytes, limit {}",
+        p.nsp.len(),
+        limits.max_nsp_len
+    );
+    if p.kind.is_binary() {
+        assert!(!bp.attachments.is_empty(), "{:?} without binary", p.kind);
+        assert_eq!(p.attachments, bp.attachments.len(), "declared vs carried");
+    } else {
+        assert_eq!(p.attachments, 0, "attachments declared on {:?}", p.kind);
+    }
+    if let Some(data) = &p.data {
+        assert!(
+            !crate::msgpack::is_undefined(data),
+            "undefined kept as data"
+        );
     }
 }
 

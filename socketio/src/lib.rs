@@ -30,7 +30,9 @@
 //!
 //! # Layout
 //! - `packet/`: the pure codec (packets, binary attachments, serde bridge for
-//!   binary placeholders).
+//!   binary placeholders, and the msgpack parser's packets in `packet/msgpack.rs`).
+//! - `msgpack.rs`: the workspace's MessagePack codec ([`msgpack`]), shared
+//!   with the `socketio-redis` adapter.
 //! - `client.rs`: one Engine.IO connection: decoding, ordered job queue,
 //!   connect timeout. `socket.rs`: a namespace connection (handlers, emit,
 //!   acks, rooms, disconnect). `ack.rs`: ack table and responder.
@@ -47,6 +49,17 @@
 //! See [`SocketIoConfig`]: attachments per packet, namespace name length,
 //! namespaces per connection, pending acks per socket, queued events per
 //! connection; below them, every Engine.IO bound of [`engineio::EngineConfig`].
+//!
+//! With [`Parser::Msgpack`], each packet is one Engine.IO message, so its size
+//! is bounded by the engine's `max_payload` (1 MB by default). Its decoder
+//! ([`packet::decode_msgpack`], on [`msgpack::decode_with`]) checks every
+//! declared length (string, binary, extension, array and map counts) against
+//! the bytes left before allocating, so a packet costs at most a small multiple
+//! of its size; nests at most [`packet::Limits::max_json_depth`] (128) levels
+//! below the packet map; bounds the namespace by `max_namespace_len`; and
+//! refuses trailing bytes. Binary values travel inline, so `max_attachments`
+//! does not apply: their number is bounded by the message size. Any violation
+//! closes that connection with `parse error`, as the JSON parser's do.
 
 #![cfg_attr(
     feature = "tower",
@@ -88,6 +101,7 @@ pub mod fuzzing;
 mod handler;
 mod handshake;
 mod io;
+pub mod msgpack;
 mod ns;
 mod operators;
 pub mod packet;
@@ -104,7 +118,7 @@ pub use adapter::{
     Adapter, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter,
     RecoveryStore, RemoteAcks, Room, SessionState, SocketInfo,
 };
-pub use config::{RecoveryConfig, SocketIoConfig};
+pub use config::{Parser, RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
 pub use engineio::Backlog;
 pub use error::{AckError, Error, ParseError};

@@ -290,6 +290,15 @@ impl LocalNamespace {
             .unwrap_or_default()
     }
 
+    /// The server's packet [`Parser`](crate::Parser): what a packet from
+    /// another node must be encoded with for this node's clients.
+    pub fn parser(&self) -> crate::Parser {
+        self.inner
+            .upgrade()
+            .map(|ns| ns.config.parser)
+            .unwrap_or_default()
+    }
+
     /// The connection state recovery settings, if the server enables it.
     pub fn recovery_config(&self) -> Option<crate::RecoveryConfig> {
         self.inner

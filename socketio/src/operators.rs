@@ -237,7 +237,7 @@ impl BroadcastOperator {
         if let Some(off) = &offset {
             args.values.push(serde_json::Value::String(off.clone()));
         }
-        let packet = EncodedPacket::event(&self.ns.name, event, args, None);
+        let packet = EncodedPacket::event(self.ns.config.parser, &self.ns.name, event, args, None);
         if let Some(off) = offset {
             adapter.persist_packet(off, &self.opts, packet.clone());
         }
@@ -304,7 +304,8 @@ impl BroadcastOperator {
     /// sockets of this node.
     pub(crate) fn start_acks(&self, data: Args, timeout: Duration) -> (EncodedPacket, PendingAcks) {
         let id = self.ns.next_ack_id();
-        let packet = EncodedPacket::event_data(&self.ns.name, data, Some(id));
+        let packet =
+            EncodedPacket::event_data(self.ns.config.parser, &self.ns.name, data, Some(id));
         let deadline = tokio::time::Instant::now() + timeout;
         let mut pending = PendingAcks::empty();
         for sid in self.ns.adapter().sockets(&self.opts) {

@@ -313,6 +313,11 @@ impl Socket {
         &self.inner.ns.name
     }
 
+    /// The server's parser.
+    pub(crate) fn parser(&self) -> crate::Parser {
+        self.inner.ns.config.parser
+    }
+
     pub(crate) fn inner_ns(&self) -> Arc<NsInner> {
         self.inner.ns.clone()
     }
@@ -691,11 +696,12 @@ impl Socket {
         // Kept and sent in one step for recovering sockets (ns.rs).
         let _order = self.inner.ns.recovery_order();
         let Some(offset) = adapter.new_offset() else {
-            let packet = EncodedPacket::event(&self.inner.ns.name, event, args, None);
+            let packet =
+                EncodedPacket::event(self.parser(), &self.inner.ns.name, event, args, None);
             return self.send_packet(&packet);
         };
         args.values.push(Value::String(offset.clone()));
-        let packet = EncodedPacket::event(&self.inner.ns.name, event, args, None);
+        let packet = EncodedPacket::event(self.parser(), &self.inner.ns.name, event, args, None);
         let mut opts = crate::adapter::BroadcastOptions::default();
         opts.rooms.insert(self.inner.id.as_str().to_owned());
         adapter.persist_packet(offset, &opts, packet.clone());
@@ -746,7 +752,8 @@ impl Socket {
             return Err(AckError::Send(Error::TooManyPendingAcks.to_string()));
         };
         self.notify_outgoing(event, &args);
-        let packet = EncodedPacket::event(&self.inner.ns.name, event, args, Some(id));
+        let packet =
+            EncodedPacket::event(self.parser(), &self.inner.ns.name, event, args, Some(id));
         if let Err(e) = self.send_packet(&packet) {
             lock(&self.inner.acks).forget(id);
             return Err(send_err(e));
@@ -862,7 +869,7 @@ impl Socket {
             }
         }
         if notify_client {
-            let packet = EncodedPacket::from_text(Packet::disconnect(self.ns_name()).encode());
+            let packet = EncodedPacket::packet(self.parser(), Packet::disconnect(self.ns_name()));
             let _ = self.inner.client.esock.send_slice(packet.messages());
         }
         self.inner.ns.adapter().del_all(&self.inner.id);
@@ -942,7 +949,13 @@ impl VolatileSocket {
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<bool, Error> {
         let args = Args::one(data)?;
         self.socket.notify_outgoing(event, &args);
-        let packet = EncodedPacket::event(self.socket.ns_name(), event, args, None);
+        let packet = EncodedPacket::event(
+            self.socket.parser(),
+            self.socket.ns_name(),
+            event,
+            args,
+            None,
+        );
         Ok(self.socket.deliver(&packet, true))
     }
 }

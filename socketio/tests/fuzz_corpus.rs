@@ -18,6 +18,11 @@ fn socketio_binary() {
 }
 
 #[test]
+fn socketio_msgpack() {
+    replay("socketio_msgpack", socketio::fuzzing::check_msgpack_packet);
+}
+
+#[test]
 fn session() {
     replay("session", socketio::fuzzing::check_session);
 }

@@ -20,6 +20,9 @@
 //!   volatile?, event, data}) → emits through the matching operator chain;
 //! - `server-ack` (event, data, timeoutMs) → `socket.timeout(t).emit_with_ack`,
 //!   acks `{ok: args}` or `{error}`;
+//! - `server-ack-bin` (event, data, timeoutMs) → emits `data` with its binary
+//!   parts and an ack; the client must answer with binary values only; acks
+//!   `{ok: [..those values]}` (binary) or `{error}`;
 //! - `bcast-ack` ({to?, event, data, timeoutMs}) → broadcast with acks, acks
 //!   `{responses: [[id, args]...], missing: [ids]}` (sorted by id);
 //! - `fetch` (room|null) → sorted socket ids; `sockets-join` / `sockets-leave`
@@ -130,6 +133,25 @@ fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
                     println!("server-ack {event}: {e}");
                     ack.send(&json!({ "error": e.to_string() }))
                 }
+            };
+        },
+    );
+    socket.on_args(
+        "server-ack-bin",
+        |socket: Socket, args: Args, ack: AckSender| async move {
+            let event: String = args.get(0).unwrap_or_default();
+            let data = args.values().get(1).cloned().unwrap_or(Value::Null);
+            let t: u64 = args.get(2).unwrap_or(1000);
+            let r = socket
+                .timeout(Duration::from_millis(t))
+                .emit_args_with_ack::<Vec<socketio::Binary>>(
+                    &event,
+                    Args::from_parts(vec![data], args.binary().to_vec()),
+                )
+                .await;
+            let _ = match r {
+                Ok(v) => ack.send(&std::collections::BTreeMap::from([("ok", v)])),
+                Err(e) => ack.send(&json!({ "error": e.to_string() })),
             };
         },
     );

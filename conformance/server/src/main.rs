@@ -6,6 +6,7 @@
 //!                    [--max-payload 1000000] [--connect-timeout 45000] [--log-level info]
 //!                    [--recovery-duration ms]   (connection state recovery on, default app)
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
+//!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //! conformance-server --app client-suites [--port-a 3000] [--port-b 3210] [--log-level info]
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
@@ -48,6 +49,8 @@ struct Args {
     redis: Option<String>,
     /// Bound of the graceful close on SIGTERM (`--shutdown-timeout ms`).
     shutdown_timeout: u64,
+    /// The Socket.IO packet parser (`--parser json|msgpack`).
+    parser: socketio::Parser,
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -81,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         recovery_ms: None,
         redis: None,
         shutdown_timeout: 10_000,
+        parser: socketio::Parser::Json,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -104,6 +108,11 @@ fn parse_args() -> Result<Args, String> {
             "--shutdown-timeout" => {
                 args.shutdown_timeout = value.parse().map_err(|e| bad(&e))?;
             }
+            "--parser" => match value.as_str() {
+                "json" => args.parser = socketio::Parser::Json,
+                "msgpack" => args.parser = socketio::Parser::Msgpack,
+                _ => return Err(format!("unknown parser {value} (json or msgpack)")),
+            },
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -235,7 +244,8 @@ async fn main() -> std::process::ExitCode {
                     .cors(Cors::any()),
             )
             .connect_timeout(Duration::from_millis(args.connect_timeout))
-            .with_recovery(args.recovery_ms),
+            .with_recovery(args.recovery_ms)
+            .parser(args.parser),
         factory,
         addr.port(),
     ) {

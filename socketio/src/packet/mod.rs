@@ -5,6 +5,8 @@
 //!   [`Packet::encode`].
 //! - `binary.rs`: [`Decoder`], which joins a binary packet's header with the attachments that
 //!   follow it as separate Engine.IO binary messages, and [`BinaryPacket`].
+//! - `msgpack.rs`: the msgpack parser's packets ([`decode_msgpack`],
+//!   [`BinaryPacket::encode_msgpack`]): one MessagePack map per packet, binary inline.
 //! - `value.rs`: the serde bridge [`to_value`] / [`from_value`] that turns [`Binary`] values into
 //!   `{"_placeholder":true,"num":i}` objects plus a list of attachments, and back.
 //!
@@ -12,6 +14,7 @@
 //! is not part of it, so the wire frame `42["foo"]` is the Socket.IO packet `2["foo"]`.
 
 mod binary;
+mod msgpack;
 mod value;
 
 #[cfg(test)]
@@ -24,6 +27,7 @@ use std::fmt::{self, Write as _};
 use serde_json::{Map, Value};
 
 pub use binary::{BinaryPacket, Decoder, Incoming};
+pub use msgpack::decode_msgpack;
 pub use value::{Binary, from_value, to_value};
 
 /// Event names a peer may not emit (socket.io-parser `RESERVED_EVENTS`).
@@ -195,6 +199,17 @@ pub enum ParseError {
     UnexpectedBinary,
     /// A text packet arrived while attachments were still expected.
     UnexpectedText,
+    /// (msgpack parser) The message was not one valid MessagePack value.
+    InvalidMsgpack(crate::msgpack::MsgpackError),
+    /// (msgpack parser) A field of the packet map was missing or of the wrong type.
+    InvalidField {
+        /// The field (`packet` for the value itself).
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// (msgpack parser) A text message arrived; every packet is a binary message.
+    TextWithMsgpack,
 }
 
 impl fmt::Display for ParseError {
@@ -218,6 +233,11 @@ impl fmt::Display for ParseError {
             Self::InvalidPlaceholder => f.write_str("invalid binary placeholder"),
             Self::UnexpectedBinary => f.write_str("binary frame while no attachment was expected"),
             Self::UnexpectedText => f.write_str("text packet while attachments were expected"),
+            Self::InvalidMsgpack(e) => write!(f, "invalid packet: {e}"),
+            Self::InvalidField { field, expected } => {
+                write!(f, "invalid packet: {field} must be {expected}")
+            }
+            Self::TextWithMsgpack => f.write_str("text message while the msgpack parser is in use"),
         }
     }
 }

@@ -11,6 +11,8 @@
 //!   object is handed to the visitor as bytes when the target asks for bytes
 //!   (`deserialize_bytes` / `deserialize_byte_buf`, which is what [`Binary`] does). Any other
 //!   target sees the placeholder as the plain object it is, so a `serde_json::Value` keeps it.
+//! - The msgpack parser's [`undefined`](crate::msgpack::undefined) marker reads as `null`
+//!   (`None` for an `Option`, `Value::Null` for a `serde_json::Value`).
 //! - Because serde buffers `#[serde(flatten)]` fields and untagged / internally tagged enums
 //!   through `deserialize_any`, a [`Binary`] inside those does not see its placeholder.
 //! - serde hands bytes over as `&[u8]`, so each attachment is copied once each way.

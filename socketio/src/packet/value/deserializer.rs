@@ -88,6 +88,8 @@ impl<'de> Deserializer<'de> for ValueDeserializer<'_> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.value {
             Value::Null => visitor.visit_unit(),
+            // The msgpack parser's `undefined` reads as `null`.
+            Value::Object(map) if crate::msgpack::is_undefined_map(&map) => visitor.visit_unit(),
             Value::Bool(b) => visitor.visit_bool(b),
             Value::Number(n) => visit_number(&n, visitor),
             Value::String(s) => visitor.visit_string(s),
@@ -120,6 +122,7 @@ impl<'de> Deserializer<'de> for ValueDeserializer<'_> {
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.value {
             Value::Null => visitor.visit_none(),
+            Value::Object(map) if crate::msgpack::is_undefined_map(&map) => visitor.visit_none(),
             _ => visitor.visit_some(self),
         }
     }

@@ -1,16 +1,36 @@
-//! MessagePack as notepack.io 3.0 (the Node adapter's default parser)
-//! writes and reads it, mapped to and from the JSON values of the `socketio`
-//! crate, whose binary parts are placeholders into a list of attachments.
+//! The workspace's one MessagePack codec: MessagePack as notepack.io writes
+//! and reads it, mapped to and from the JSON values of this crate, whose
+//! binary parts are placeholders into a list of attachments.
+//!
+//! Two users share it: the msgpack [`Parser`](crate::Parser) (what
+//! `socket.io-msgpack-parser` 3.x, built on notepack.io 2.2, puts in each
+//! Engine.IO message) and the `socketio-redis` adapter (what
+//! `@socket.io/redis-adapter` publishes with notepack.io 3.0).
 //!
 //! Pure: no I/O. Encoding follows notepack byte for byte: str-keyed maps in
 //! insertion order, the smallest integer width, every non-integer number as
-//! float64, strings as `str`, attachments as `bin`. Decoding accepts any
-//! valid MessagePack: `bin` becomes a placeholder and an attachment, a
-//! timestamp (ext −1) its ISO-8601 text (what `JSON.stringify` makes of a
-//! Date), other extensions (notepack 2's ext 0) `null`, non-finite floats
-//! `null`, non-string map keys their text. Input is untrusted: lengths are
-//! checked against the bytes left before anything is allocated, and nesting
-//! is bounded by [`MAX_DEPTH`].
+//! float64, strings as `str`, attachments as `bin`, [`undefined`] as the
+//! fixext `d4 00 00`. Decoding accepts any valid MessagePack:
+//! - `bin`, and ext type 0 in its `ext 8/16/32` forms (how notepack 2 writes
+//!   an `ArrayBuffer` or typed array, `lib/encode.js`), become a placeholder
+//!   and an attachment;
+//! - fixext 1 type 0 (`d4 00 xx`, notepack's `undefined`) becomes `null`, or
+//!   the [`undefined`] marker with [`DecodeOptions::keep_undefined`];
+//! - a timestamp (ext −1) and notepack 2's Date (fixext 8 type 0, a signed
+//!   64-bit millisecond count, `lib/decode.js` case `0xd7`) become ISO-8601
+//!   text (what `JSON.stringify` makes of a Date);
+//! - other extensions `null`, non-finite floats `null`, non-string map keys
+//!   their text (as a JavaScript property name);
+//! - a map spelled like a placeholder (`{"_placeholder": true, "num": n}`)
+//!   keeps `n` as a float, so that it stays the peer's plain map (written
+//!   back as the same bytes) instead of naming one of the attachments.
+//!
+//! # Limits
+//! Input is untrusted: every declared length (string, binary, extension,
+//! array or map count) is checked against the bytes left before anything is
+//! allocated, so decoding allocates at most a small multiple of the input
+//! size; nesting is bounded by [`MAX_DEPTH`] (or
+//! [`DecodeOptions::max_depth`]); trailing bytes are an error.
 
 use std::fmt;
 
@@ -21,6 +41,78 @@ use serde_json::{Map, Number, Value};
 
 /// The deepest nesting of arrays and maps accepted, as serde_json's own limit.
 pub const MAX_DEPTH: usize = 128;
+
+/// The key of the [`undefined`] marker.
+pub const UNDEFINED_KEY: &str = "_undefined";
+
+/// The marker `{"_undefined": true}` that stands for JavaScript's `undefined`
+/// where a decoder was asked to keep it ([`DecodeOptions::keep_undefined`]),
+/// and that [`encode`] writes as notepack's `undefined` (`d4 00 00`), so an
+/// `undefined` argument a client sends comes back as `undefined`.
+///
+/// [`from_value`](crate::packet::from_value) reads it as `null` / `None`.
+///
+/// ```
+/// let v = socketio::msgpack::undefined();
+/// assert_eq!(socketio::msgpack::encode(&v, &[]).unwrap(), [0xd4, 0x00, 0x00]);
+/// assert!(socketio::msgpack::is_undefined(&v));
+/// ```
+pub fn undefined() -> Value {
+    let mut m = Map::new();
+    m.insert(UNDEFINED_KEY.to_owned(), Value::Bool(true));
+    Value::Object(m)
+}
+
+/// Whether `v` is the [`undefined`] marker.
+pub fn is_undefined(v: &Value) -> bool {
+    matches!(v, Value::Object(m) if is_undefined_map(m))
+}
+
+pub(crate) fn is_undefined_map(m: &Map<String, Value>) -> bool {
+    m.len() == 1 && m.get(UNDEFINED_KEY) == Some(&Value::Bool(true))
+}
+
+/// How [`decode_with`] reads its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecodeOptions {
+    /// The deepest nesting of arrays and maps accepted (at most [`MAX_DEPTH`]
+    /// is useful: serde_json refuses deeper values). Default [`MAX_DEPTH`].
+    pub max_depth: usize,
+    /// Whether notepack's `undefined` becomes the [`undefined`] marker
+    /// (`true`) or `null` (`false`, the default: what `JSON.stringify` makes
+    /// of it in an array).
+    pub keep_undefined: bool,
+}
+
+impl DecodeOptions {
+    /// Sets [`keep_undefined`](Self::keep_undefined).
+    ///
+    /// ```
+    /// use socketio::msgpack::{DecodeOptions, decode_with, undefined};
+    /// let keep = DecodeOptions::default().keep_undefined(true);
+    /// assert_eq!(decode_with(&[0xd4, 0, 0], &keep).unwrap().0, undefined());
+    /// ```
+    pub fn keep_undefined(mut self, yes: bool) -> Self {
+        self.keep_undefined = yes;
+        self
+    }
+
+    /// Sets [`max_depth`](Self::max_depth).
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            max_depth: MAX_DEPTH,
+            keep_undefined: false,
+        }
+    }
+}
 
 /// Why a MessagePack value could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +160,20 @@ pub fn encode(value: &Value, attachments: &[Bytes]) -> Result<Vec<u8>, MsgpackEr
     Ok(out)
 }
 
+/// [`encode`], appending to `out`.
+///
+/// # Errors
+/// A placeholder without its attachment, or a length over 2^32.
+pub fn encode_into(
+    out: &mut Vec<u8>,
+    value: &Value,
+    attachments: &[Bytes],
+) -> Result<(), MsgpackError> {
+    write_value(out, value, attachments)
+}
+
 /// The attachment a placeholder names, if `v` is one.
-pub(crate) fn placeholder(v: &Map<String, Value>) -> Option<u64> {
+pub fn placeholder(v: &Map<String, Value>) -> Option<u64> {
     if v.len() == 2 && v.get("_placeholder") == Some(&Value::Bool(true)) {
         v.get("num").and_then(Value::as_u64)
     } else {
@@ -102,6 +206,11 @@ fn write_value(out: &mut Vec<u8>, v: &Value, bins: &[Bytes]) -> Result<(), Msgpa
                     .ok_or(MsgpackError::BadPlaceholder(num))?;
                 let _ = rmp::encode::write_bin_len(out, len32(data.len())?);
                 out.extend_from_slice(data);
+                return Ok(());
+            }
+            if is_undefined_map(m) {
+                // notepack's `undefined`: fixext 1, type 0, one zero byte.
+                out.extend_from_slice(&[0xd4, 0x00, 0x00]);
                 return Ok(());
             }
             let _ = rmp::encode::write_map_len(out, len32(m.len())?);
@@ -151,10 +260,22 @@ fn write_number(out: &mut Vec<u8>, n: &Number) {
 /// # Errors
 /// Any malformed, truncated or too deep input; trailing bytes.
 pub fn decode(input: &[u8]) -> Result<(Value, Vec<Bytes>), MsgpackError> {
+    decode_with(input, &DecodeOptions::default())
+}
+
+/// [`decode`] with [`DecodeOptions`].
+///
+/// # Errors
+/// Any malformed, truncated or too deep input; trailing bytes.
+pub fn decode_with(
+    input: &[u8],
+    options: &DecodeOptions,
+) -> Result<(Value, Vec<Bytes>), MsgpackError> {
     let mut rd = Reader {
         buf: rmp::decode::Bytes::new(input),
         bins: Vec::new(),
         replaced: false,
+        options: *options,
     };
     let mut v = rd.value(0)?;
     let left = rd.buf.remaining_slice().len();
@@ -198,6 +319,7 @@ struct Reader<'a> {
     /// A map repeated a key (its earlier value was dropped), or had a key
     /// that is not a string (turned into text): attachments may be orphaned.
     replaced: bool,
+    options: DecodeOptions,
 }
 
 impl<'a> Reader<'a> {
@@ -300,23 +422,23 @@ impl<'a> Reader<'a> {
                 let n = self.len(n)?;
                 self.map(n, depth)?
             }
-            Marker::FixExt1 => self.ext(1)?,
-            Marker::FixExt2 => self.ext(2)?,
-            Marker::FixExt4 => self.ext(4)?,
-            Marker::FixExt8 => self.ext(8)?,
-            Marker::FixExt16 => self.ext(16)?,
+            Marker::FixExt1 => self.ext(1, true)?,
+            Marker::FixExt2 => self.ext(2, true)?,
+            Marker::FixExt4 => self.ext(4, true)?,
+            Marker::FixExt8 => self.ext(8, true)?,
+            Marker::FixExt16 => self.ext(16, true)?,
             Marker::Ext8 => {
                 let n = self.u8()?;
-                self.ext(usize::from(n))?
+                self.ext(usize::from(n), false)?
             }
             Marker::Ext16 => {
                 let n = self.u16()?;
-                self.ext(usize::from(n))?
+                self.ext(usize::from(n), false)?
             }
             Marker::Ext32 => {
                 let n = self.u32()?;
                 let n = self.len(n)?;
-                self.ext(n)?
+                self.ext(n, false)?
             }
             Marker::Reserved => return Err(MsgpackError::Reserved),
         })
@@ -338,7 +460,7 @@ impl<'a> Reader<'a> {
     }
 
     fn seq(&mut self, n: usize, depth: usize) -> Result<Value, MsgpackError> {
-        if depth >= MAX_DEPTH {
+        if depth >= self.options.max_depth {
             return Err(MsgpackError::TooDeep);
         }
         // Every element takes at least one byte: no allocation beyond the input.
@@ -353,7 +475,7 @@ impl<'a> Reader<'a> {
     }
 
     fn map(&mut self, n: usize, depth: usize) -> Result<Value, MsgpackError> {
-        if depth >= MAX_DEPTH {
+        if depth >= self.options.max_depth {
             return Err(MsgpackError::TooDeep);
         }
         if n.saturating_mul(2) > self.left() {
@@ -376,14 +498,35 @@ impl<'a> Reader<'a> {
                 self.replaced = true;
             }
         }
+        if let Some(num) = placeholder(&out) {
+            // A peer's own map spelled like a placeholder: it stays a plain map.
+            // Its `num` becomes a float, which JavaScript reads as the same number
+            // (and `encode` writes as the same integer) but which names no
+            // attachment here, so it is never taken for one of ours.
+            out.insert("num".to_owned(), Value::from(num as f64));
+        }
         Ok(Value::Object(out))
     }
 
-    fn ext(&mut self, n: usize) -> Result<Value, MsgpackError> {
+    /// An extension of `n` data bytes; `fixed` for the fixext markers.
+    fn ext(&mut self, n: usize, fixed: bool) -> Result<Value, MsgpackError> {
         let ty = i8::from_be_bytes(self.array()?);
+        if ty == 0 && !fixed {
+            // notepack 2 writes an ArrayBuffer / typed array as ext type 0
+            // (notepack 3 still reads it that way): binary data.
+            return self.bin(n);
+        }
         let data = self.take(n)?;
-        if ty != -1 {
-            return Ok(Value::Null);
+        match (ty, fixed, data) {
+            (0, true, [_]) if self.options.keep_undefined => return Ok(undefined()),
+            (0, true, &[a, b, c, d, e, f, g, h]) => {
+                // notepack 2's Date: milliseconds since the epoch, signed.
+                let ms = i64::from_be_bytes([a, b, c, d, e, f, g, h]);
+                let iso = u64::try_from(ms).ok().and_then(iso_of_ms);
+                return Ok(iso.map_or(Value::Null, Value::String));
+            }
+            (-1, ..) => {}
+            _ => return Ok(Value::Null),
         }
         let (secs, nanos): (i64, u32) = match data.len() {
             4 => {
@@ -443,7 +586,12 @@ fn iso8601(secs: i64, nanos: u32) -> Option<String> {
         .ok()?
         .checked_mul(1000)?
         .checked_add(u64::from(nanos / 1_000_000))?;
-    socketio::Handshake::iso_date(ms)
+    iso_of_ms(ms)
+}
+
+/// `Date.prototype.toJSON` of a millisecond count.
+fn iso_of_ms(ms: u64) -> Option<String> {
+    crate::Handshake::iso_date(ms)
 }
 
 #[cfg(test)]
@@ -568,6 +716,37 @@ mod tests {
             iso8601(1_700_000_000, 123_000_000).unwrap(),
             "2023-11-14T22:13:20.123Z"
         );
+    }
+
+    #[test]
+    fn notepack_2_extensions() {
+        // undefined: null by default, the marker when asked, written back as d4 00 00.
+        let undef = [0x92, 0xd4, 0x00, 0x00, 0x01];
+        assert_eq!(decode(&undef).unwrap().0, json!([null, 1]));
+        let keep = DecodeOptions {
+            keep_undefined: true,
+            ..DecodeOptions::default()
+        };
+        let (v, _) = decode_with(&undef, &keep).unwrap();
+        assert_eq!(v, json!([undefined(), 1]));
+        assert_eq!(encode(&v, &[]).unwrap(), undef);
+        // ArrayBuffer (ext 8, type 0) → binary; a fixext of type 0 is not.
+        let (v, bins) = decode(&[0x91, 0xc7, 0x02, 0x00, 0x05, 0x06]).unwrap();
+        assert_eq!(v, json!([{"_placeholder": true, "num": 0}]));
+        assert_eq!(bins, [Bytes::from_static(&[5, 6])]);
+        assert_eq!(decode(&[0xd5, 0x00, 0x01, 0x02]).unwrap().0, json!(null));
+        // Date: fixext 8 type 0, signed milliseconds.
+        let date = [0xd7, 0x00, 0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x7b];
+        assert_eq!(decode(&date).unwrap().0, json!("2023-11-14T22:13:20.123Z"));
+        // A peer's placeholder-shaped map stays a map, written back the same.
+        let fake = [
+            0x82, 0xac, b'_', b'p', b'l', b'a', b'c', b'e', b'h', b'o', b'l', b'd', b'e', b'r',
+            0xc3, 0xa3, b'n', b'u', b'm', 0x00,
+        ];
+        let (v, bins) = decode(&fake).unwrap();
+        assert!(bins.is_empty());
+        assert_eq!(placeholder(v.as_object().unwrap()), None);
+        assert_eq!(encode(&v, &[]).unwrap(), fake);
     }
 
     proptest::proptest! {
