@@ -35,6 +35,7 @@ use crate::error::Error;
 /// | `polling_close_wait` | 30 000 | ms | how long a server-closed polling session waits for a GET to deliver its close |
 /// | `body_timeout` | 30 000 | ms | how long a POST body may take to arrive (then 408 and the session closes) |
 /// | `cors` | off | | |
+/// | `allow_eio3` | off | | Engine.IO v3 clients (Socket.IO v2); see [`allow_eio3`](Self::allow_eio3) |
 ///
 /// # Outbound backpressure: bursts are not slow clients
 ///
@@ -106,6 +107,16 @@ pub struct EngineConfig {
     pub body_timeout: Duration,
     /// CORS policy for HTTP requests; `None` sends no CORS headers.
     pub cors: Option<Cors>,
+    /// Whether Engine.IO v3 clients (`EIO=3`: `socket.io-client` 2.x and the
+    /// native clients of that generation) are served, next to v4 clients.
+    ///
+    /// Off by default, as Node's `allowEIO3`. As in the reference
+    /// (`packages/engine.io/lib/server.ts`, `handshake`: `EIO === "4" ? 4 : 3`),
+    /// a handshake whose `EIO` is anything but `4` (missing included) is a v3
+    /// handshake: refused with 400 `{"code":5,"message":"Unsupported protocol
+    /// version"}` while this is off, served as v3 when it is on. See
+    /// [`Protocol`](crate::Protocol) for what changes on the wire.
+    pub allow_eio3: bool,
 }
 
 impl Default for EngineConfig {
@@ -127,6 +138,7 @@ impl Default for EngineConfig {
             polling_close_wait: Duration::from_millis(30_000),
             body_timeout: Duration::from_millis(30_000),
             cors: None,
+            allow_eio3: false,
         }
     }
 }
@@ -220,6 +232,15 @@ impl EngineConfig {
     setter!(
         /// Sets [`body_timeout`](Self::body_timeout).
         body_timeout: Duration
+    );
+    setter!(
+        /// Sets [`allow_eio3`](Self::allow_eio3).
+        ///
+        /// ```
+        /// let c = engineio::EngineConfig::default().allow_eio3(true);
+        /// assert!(c.allow_eio3);
+        /// ```
+        allow_eio3: bool
     );
 
     /// Sets the CORS policy.

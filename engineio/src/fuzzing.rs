@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::packet::{Message, Packet};
 use crate::payload::{Payload, SEPARATOR, encode_payload};
-use crate::proto::{CloseReason, Conn, Session, Timings, Transport, WsOutput};
+use crate::proto::{CloseReason, Conn, Protocol, Session, Timings, Transport, WsOutput};
 
 // ----- codecs ------------------------------------------------------------------------------
 
@@ -89,6 +89,41 @@ pub fn check_payload(data: &[u8]) {
     let body = encode_payload(&packets);
     let back: Result<Vec<Packet>, _> = Payload::new(body.clone()).collect();
     assert_eq!(back, Ok(packets), "payload round trip via {body:?}");
+}
+
+/// Target `engineio_payload_v3`: `data` as an Engine.IO v3 POST body, in both framings
+/// (text `<length>:<packet>`, and the XHR2 binary framing).
+///
+/// Properties: decoding stops at the first error and ends; no item is larger than the body;
+/// what decoded re-encodes with [`encode_payload_v3`](crate::encode_payload_v3) (text with
+/// `b64`, and the binary framing without it) to a body that decodes to the same packets.
+pub fn check_payload_v3(data: &[u8]) {
+    use crate::payload_v3::{PayloadV3, PayloadV3Format, encode_payload_v3};
+    for format in [PayloadV3Format::Text, PayloadV3Format::Binary] {
+        let mut payload = PayloadV3::new(Bytes::copy_from_slice(data), format);
+        let mut packets = Vec::new();
+        while let Some(item) = payload.next() {
+            match item {
+                Ok(p) => {
+                    assert!(body_len(&p) <= data.len(), "{p:?} larger than the body");
+                    packets.push(p);
+                }
+                Err(_) => {
+                    assert!(payload.next().is_none(), "decoding went on after an error");
+                    break;
+                }
+            }
+        }
+        assert!(packets.len() <= data.len(), "more packets than bytes");
+        if packets.is_empty() {
+            continue;
+        }
+        for b64 in [true, false] {
+            let (body, out) = encode_payload_v3(&packets, b64);
+            let back: Result<Vec<Packet>, _> = PayloadV3::new(body.clone(), out).collect();
+            assert_eq!(back.as_ref(), Ok(&packets), "v3 round trip via {body:?}");
+        }
+    }
 }
 
 /// The size of what a packet carries.
@@ -217,7 +252,7 @@ impl SessionHarness {
             )
             .into(),
         );
-        let session = Session::new(now, transport, open.clone(), timings);
+        let session = Session::with_protocol(now, transport, Protocol::V4, open.clone(), timings);
         let conns = session
             .initial_ws_conn()
             .map(|id| WsConn { id, alive: true })

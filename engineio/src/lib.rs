@@ -65,6 +65,7 @@ mod error;
 pub mod fuzzing;
 mod packet;
 mod payload;
+mod payload_v3;
 mod proto;
 mod server;
 mod service;
@@ -76,7 +77,11 @@ pub use config::{Cors, CorsOrigin, EngineConfig};
 pub use error::{DecodeError, Error, HandshakeError};
 pub use packet::{Message, Packet, PacketType, Str};
 pub use payload::{Payload, SEPARATOR, encode_payload};
-pub use proto::{CloseReason, Transport};
+pub use payload_v3::{
+    BINARY_CONTENT_TYPE, MAX_LENGTH_DIGITS, PayloadV3, PayloadV3Format, decode_binary_packet_v3,
+    decode_packet_v3, encode_payload_v3,
+};
+pub use proto::{CloseReason, Protocol, Transport};
 pub use server::{HEADER_READ_TIMEOUT, ServeOptions, serve, serve_with};
 pub use service::{BoxFuture, ConnectInfo, EngineIo, EngineIoBuilder, ResponseBody};
 pub use sid::Sid;

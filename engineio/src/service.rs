@@ -16,7 +16,7 @@ use hyper::body::Body;
 use crate::config::{Cors, CorsOrigin, EngineConfig};
 use crate::error::{Error, HandshakeError};
 use crate::packet::{Packet, Str};
-use crate::proto::{CloseReason, Session, Timings, Transport};
+use crate::proto::{CloseReason, Protocol, Session, Timings, Transport};
 use crate::sid::Sid;
 use crate::socket::{HandshakeRequest, Incoming, Registry, Shared, Socket, now, run_timer};
 use crate::transport::{polling, websocket};
@@ -565,10 +565,21 @@ impl EngineIo {
                 return refuse(HandshakeError::Forbidden);
             }
         }
-        if query.eio.as_deref() != Some("4") {
-            return refuse(HandshakeError::UnsupportedProtocolVersion);
-        }
-        let Some(shared) = self.open_session(transport, handshake) else {
+        // `req._query.EIO === "4" ? 4 : 3` and, for 3 without `allowEIO3`,
+        // code 5 (packages/engine.io/lib/server.ts, `handshake`).
+        let protocol = match query.eio.as_deref() {
+            Some("4") => Protocol::V4,
+            _ if config.allow_eio3 => Protocol::V3,
+            _ => return refuse(HandshakeError::UnsupportedProtocolVersion),
+        };
+        // `supportsBinary = !(req._query && req._query.b64)`: any non-empty value
+        // (packages/engine.io/lib/transport.ts).
+        let b64 = protocol == Protocol::V3
+            && handshake
+                .query_pairs()
+                .iter()
+                .any(|(k, v)| k == "b64" && !v.is_empty());
+        let Some(shared) = self.open_session(transport, protocol, b64, handshake) else {
             tracing::warn!(
                 max = config.max_sessions,
                 "session limit reached; handshake refused"
@@ -581,7 +592,7 @@ impl EngineIo {
                     let _ = s.begin_get();
                     s.take_get(crate::socket::now())
                 });
-                polling::payload_response(&packets.unwrap_or_default())
+                polling::respond(&shared, &packets.unwrap_or_default())
             }
             Some(accept) => {
                 let on = hyper::upgrade::on(&mut req);
@@ -617,6 +628,8 @@ impl EngineIo {
     fn open_session(
         &self,
         transport: Transport,
+        protocol: Protocol,
+        b64: bool,
         handshake: HandshakeRequest,
     ) -> Option<Arc<Shared>> {
         let config = &self.inner.config;
@@ -635,9 +648,12 @@ impl EngineIo {
             max_payload: config.max_payload,
         };
         let open = serde_json::to_string(&open).unwrap_or_default();
-        let session = Session::new(
+        // The v3 open packet has the same keys (the reference's socket.ts
+        // `onOpen` writes one object for both revisions).
+        let session = Session::with_protocol(
             now(),
             transport,
+            protocol,
             Packet::Open(Str::from(open)),
             self.inner.timings,
         );
@@ -651,6 +667,7 @@ impl EngineIo {
             handshake,
             registry,
             config.max_buffered_incoming,
+            b64,
         );
         {
             let mut map = self
@@ -664,7 +681,7 @@ impl EngineIo {
             }
             map.insert(sid, shared.clone());
         }
-        tracing::info!(%sid, %transport, remote = ?shared.handshake.remote_addr, "session opened");
+        tracing::info!(%sid, %transport, eio = protocol.number(), remote = ?shared.handshake.remote_addr, "session opened");
         if transport == Transport::Polling {
             // A WebSocket session's timers run in its connection's task.
             tokio::spawn(run_timer(shared.clone()));

@@ -16,7 +16,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::batched_read::BatchedRead;
 use crate::packet::{Message, Packet, Str};
-use crate::proto::{CloseReason, Conn, WsOutput};
+use crate::payload_v3::{binary_frame_v3, decode_binary_packet_v3, decode_packet_v3};
+use crate::proto::{CloseReason, Conn, Protocol, WsOutput};
 use crate::socket::{Received, Shared, now, run_timer};
 
 /// An upgraded connection: the plain TCP stream when the server is ours (the
@@ -81,10 +82,34 @@ pub(crate) async fn refuse(on: OnUpgrade, max_payload: usize) {
     }
 }
 
-fn frame(p: Packet) -> WsMessage {
+/// The frame of a packet: v4 binary messages as raw binary frames, v3 ones
+/// with their leading type byte `0x04` (`encodePacket` of the reference's
+/// `packages/engine.io/lib/parser-v3/index.ts`); text packets alike in both.
+fn frame(p: Packet, protocol: Protocol) -> WsMessage {
     match p {
+        Packet::Message(Message::Binary(b)) if protocol == Protocol::V3 => {
+            WsMessage::Binary(binary_frame_v3(&b))
+        }
         Packet::Message(Message::Binary(b)) => WsMessage::Binary(b),
         other => WsMessage::Text(other.to_text_frame()),
+    }
+}
+
+/// Decodes a received frame in the session's protocol: in v3 a text frame
+/// may be `b4<base64>` and a binary frame starts with the type byte.
+fn decode_frame(msg: WsMessage, protocol: Protocol) -> Option<Result<Packet, crate::DecodeError>> {
+    match (msg, protocol) {
+        (WsMessage::Text(t), Protocol::V3) => {
+            Some(decode_packet_v3(Str::from_utf8_bytes(t).into_bytes()))
+        }
+        // `b<base64>` is a binary message in a text frame too (what a
+        // client with `forceBase64` sends), as in a polling payload.
+        (WsMessage::Text(t), _) => Some(Packet::decode_polling_item(
+            Str::from_utf8_bytes(t).into_bytes(),
+        )),
+        (WsMessage::Binary(b), Protocol::V3) => Some(decode_binary_packet_v3(b)),
+        (WsMessage::Binary(b), _) => Some(Ok(Packet::decode_binary(b))),
+        _ => None,
     }
 }
 
@@ -173,13 +198,12 @@ async fn drive<S>(
     let reader = async {
         loop {
             let packet = match stream.next().await {
-                Some(Ok(WsMessage::Text(t))) => {
-                    // `b<base64>` is a binary message in a text frame too (what a
-                    // client with `forceBase64` sends), as in a polling payload.
-                    let text = Str::from_utf8_bytes(t);
-                    Packet::decode_polling_item(text.into_bytes())
+                Some(Ok(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
+                    match decode_frame(m, shared.protocol) {
+                        Some(p) => p,
+                        None => continue,
+                    }
                 }
-                Some(Ok(WsMessage::Binary(b))) => Ok(Packet::decode_binary(b)),
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
                 Some(Ok(WsMessage::Close(_))) | None => {
                     shared.with_wake(|s| {
@@ -248,7 +272,7 @@ async fn drive<S>(
             };
             let n = packets.len();
             for p in packets {
-                if sink.feed(frame(p)).await.is_err() {
+                if sink.feed(frame(p, shared.protocol)).await.is_err() {
                     return None;
                 }
             }
