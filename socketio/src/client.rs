@@ -108,6 +108,34 @@ enum Decision {
     Invalid(&'static str),
 }
 
+/// Splits a Socket.IO v2 client's namespace into its path and its query as
+/// an object: `/custom?token=abc&n=1` → `/custom`, `{"token":"abc","n":"1"}`.
+///
+/// The reference (`packages/socket.io/lib/client.ts`, `ondecoded`) runs
+/// `url.parse(packet.nsp, true)` on every packet of a protocol 3 connection
+/// and takes the query as the CONNECT's auth; a key given twice becomes an
+/// array of its values, as Node's `querystring` does.
+fn split_v3_nsp(nsp: String) -> (String, Value) {
+    let Some((path, query)) = nsp.split_once('?') else {
+        return (nsp, Value::Object(Default::default()));
+    };
+    let mut auth = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let v = Value::String(v.into_owned());
+        match auth.get_mut(k.as_ref()) {
+            Some(Value::Array(values)) => values.push(v),
+            Some(first) => {
+                let first = first.take();
+                auth.insert(k.into_owned(), Value::Array(vec![first, v]));
+            }
+            None => {
+                auth.insert(k.into_owned(), v);
+            }
+        }
+    }
+    (path.to_owned(), Value::Object(auth))
+}
+
 fn decide(client: &Client, bp: BinaryPacket) -> Decision {
     let BinaryPacket {
         packet,
@@ -120,10 +148,19 @@ fn decide(client: &Client, bp: BinaryPacket) -> Decision {
         data,
         ..
     } = packet;
+    let (nsp, v3_auth) = if client.esock.protocol() == engineio::Protocol::V3 {
+        let (nsp, auth) = split_v3_nsp(nsp);
+        (nsp, Some(auth))
+    } else {
+        (nsp, None)
+    };
     match kind {
+        // A v2 CONNECT has no payload: its auth is the namespace's query.
         PacketType::Connect => Decision::Queue(Job::Connect {
             nsp,
-            auth: data.unwrap_or_else(|| Value::Object(Default::default())),
+            auth: v3_auth
+                .or(data)
+                .unwrap_or_else(|| Value::Object(Default::default())),
         }),
         PacketType::Disconnect => Decision::Queue(Job::Disconnect { nsp }),
         PacketType::Event | PacketType::BinaryEvent => {
@@ -217,21 +254,35 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
             Packet::connect_error(&nsp, "Invalid namespace", None).encode(),
         );
     };
-    let recovery = io.config.connection_state_recovery.clone();
-    // Connection state recovery: a `pid` and an `offset` of a kept session.
+    let v3 = client.esock.protocol() == engineio::Protocol::V3;
+    // Connection state recovery: a `pid` and an `offset` of a kept session
+    // (v2 clients get no pid, so they cannot recover).
+    let recovery = io.config.connection_state_recovery.clone().filter(|_| !v3);
     let restored = recovery.as_ref().and_then(|_| {
         let pid = auth.get("pid")?.as_str()?;
         let offset = auth.get("offset")?.as_str()?;
         ns.adapter().restore_session(pid, offset)
     });
-    let handshake = Handshake::new(client.esock.handshake(), auth);
+    let mut handshake = Handshake::new(client.esock.handshake(), auth);
+    handshake.protocol = client.esock.protocol();
+    // A v2 client computes its socket's id itself: the Engine.IO sid on `/`,
+    // `<nsp>#<sid>` elsewhere (the reference's socket.ts constructor, for
+    // `client.conn.protocol === 3`). Our socket ids are session-id shaped, so
+    // a v3 socket's id is the Engine.IO sid on every namespace, and on a
+    // custom namespace it also joins the room `<nsp>#<sid>`: rooms the client
+    // addresses by its own `socket.id` reach it.
+    let id = if v3 {
+        client.esock.sid()
+    } else {
+        SocketId::generate()
+    };
     let (socket, missed) = match &restored {
         Some((session, missed)) => (
             Socket::restored(ns.clone(), client.clone(), handshake, session),
             missed.clone(),
         ),
         None => (
-            Socket::new(ns.clone(), client.clone(), handshake),
+            Socket::new(ns.clone(), client.clone(), handshake, id),
             Vec::new(),
         ),
     };
@@ -254,10 +305,13 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     for mw in middlewares {
         if let Err(e) = mw(socket.clone()).await {
             tracing::info!(sid = %client.esock.sid(), %nsp, message = %e.message, "connection refused by middleware");
-            return send_text(
-                client,
-                Packet::connect_error(&nsp, &e.message, e.data).encode(),
-            );
+            let mut refusal = Packet::connect_error(&nsp, &e.message, e.data);
+            if v3 {
+                // Protocol v4's ERROR carries `err.data || err.message`
+                // (the reference's namespace.ts `_add`, protocol 3).
+                refusal.data = Some(e_data_or_message(refusal.data.take()));
+            }
+            return send_text(client, refusal.encode());
         }
     }
     if !client.esock.is_open() {
@@ -266,6 +320,9 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     socket.set_connected();
     ns.insert_socket(socket.clone());
     let mut rooms = vec![socket.id().as_str().to_owned()];
+    if v3 && nsp != "/" {
+        rooms.push(format!("{nsp}#{}", socket.id()));
+    }
     if let Some((session, _)) = &restored {
         rooms.extend(session.rooms.iter().cloned());
     }
@@ -275,10 +332,13 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     connecting.joined = true;
     drop(connecting);
     let reply = match socket.pid() {
-        Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid }),
-        None => serde_json::json!({ "sid": socket.id().as_str() }),
+        // Protocol v4 (v2 clients): a plain `40` / `40/nsp,` (the
+        // reference's socket.ts `_onconnect`).
+        _ if v3 => None,
+        Some(pid) => Some(serde_json::json!({ "sid": socket.id().as_str(), "pid": pid })),
+        None => Some(serde_json::json!({ "sid": socket.id().as_str() })),
     };
-    send_text(client, Packet::connect(&nsp, Some(reply)).encode());
+    send_text(client, Packet::connect(&nsp, reply).encode());
     for packet in &missed {
         let _ = client.esock.send_slice(packet.messages());
     }
@@ -292,6 +352,19 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     );
     if let Some(handler) = ns.handlers.on_connect() {
         handler(socket).await;
+    }
+}
+
+/// The v3 ERROR payload of a middleware refusal: the error's data if it has
+/// some, its message (a JSON string) otherwise; `body` is the v5
+/// `{"message", "data"?}` object.
+fn e_data_or_message(body: Option<Value>) -> Value {
+    match body {
+        Some(Value::Object(mut m)) => match m.remove("data") {
+            Some(data) if !data.is_null() => data,
+            _ => m.remove("message").unwrap_or(Value::Null),
+        },
+        other => other.unwrap_or(Value::Null),
     }
 }
 
@@ -340,6 +413,16 @@ pub(crate) async fn run(
     // Boxed, and dropped once a namespace is joined: most of a connection's
     // life needs no connect timer.
     let mut connect_deadline = Some(Box::pin(tokio::time::sleep(connect_timeout)));
+    // A Socket.IO v2 client sends no CONNECT for `/`: the reference connects
+    // it as soon as the Engine.IO handshake is done, with auth `{}`
+    // (`packages/socket.io/lib/index.ts`, `onconnection`: `if (conn.protocol
+    // === 3) client.connect("/")`).
+    if client.esock.protocol() == engineio::Protocol::V3 {
+        queue.push_back(Job::Connect {
+            nsp: "/".to_owned(),
+            auth: Value::Object(Default::default()),
+        });
+    }
     let mut invalid = false;
 
     loop {

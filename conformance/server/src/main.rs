@@ -6,6 +6,7 @@
 //!                    [--max-payload 1000000] [--connect-timeout 45000] [--log-level info]
 //!                    [--recovery-duration ms]   (connection state recovery on, default app)
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
+//!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
 //! conformance-server --app client-suites [--port-a 3000] [--port-b 3210] [--log-level info]
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
@@ -46,6 +47,8 @@ struct Args {
     recovery_ms: Option<u64>,
     /// Redis adapter URL (`--redis`).
     redis: Option<String>,
+    /// Serve Engine.IO v3 clients too (`--allow-eio3`, a flag without value).
+    allow_eio3: bool,
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -78,9 +81,14 @@ fn parse_args() -> Result<Args, String> {
         port_b: 3210,
         recovery_ms: None,
         redis: None,
+        allow_eio3: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--allow-eio3" {
+            args.allow_eio3 = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
@@ -131,6 +139,7 @@ fn engine_app(args: &Args) -> Result<EngineIo, engineio::Error> {
         .ping_interval(Duration::from_millis(args.ping_interval))
         .ping_timeout(Duration::from_millis(args.ping_timeout))
         .max_payload(args.max_payload)
+        .allow_eio3(args.allow_eio3)
         .cors(Cors::any());
     EngineIo::new(config, |socket, mut incoming| async move {
         while let Some(msg) = incoming.recv().await {
@@ -224,6 +233,7 @@ async fn main() -> std::process::ExitCode {
                     .ping_interval(Duration::from_millis(args.ping_interval))
                     .ping_timeout(Duration::from_millis(args.ping_timeout))
                     .max_payload(args.max_payload)
+                    .allow_eio3(args.allow_eio3)
                     .cors(Cors::any()),
             )
             .connect_timeout(Duration::from_millis(args.connect_timeout))
