@@ -18,6 +18,11 @@ fn engineio_payload() {
 }
 
 #[test]
+fn engineio_payload_v3() {
+    replay("engineio_payload_v3", engineio::fuzzing::check_payload_v3);
+}
+
+#[test]
 fn session_engine_only() {
     replay("session", engineio::fuzzing::check_session);
 }
