@@ -2,7 +2,9 @@
 //!
 //! It speaks the protocol of the official `engine.io-client` 6.x: HTTP
 //! long-polling, WebSocket, and the upgrade from one to the other, with
-//! heartbeats, limits and the reference server's error answers.
+//! heartbeats, limits and the reference server's error answers. With
+//! [`EngineConfig::allow_eio3`], Engine.IO v3 clients (Socket.IO v2) are
+//! served too, next to v4 ones (see [`Protocol`]).
 //!
 //! # Getting started
 //! ```no_run
@@ -40,7 +42,8 @@
 //! ```
 //!
 //! # Layout
-//! - [`packet`](crate::Packet) / [`payload`](crate::Payload): pure codecs.
+//! - [`packet`](crate::Packet) / [`payload`](crate::Payload): pure codecs;
+//!   [`payload_v3`](crate::PayloadV3): the Engine.IO v3 packet forms and payloads.
 //! - `proto/`: the sans-IO session state machine (heartbeat, upgrade, close,
 //!   queues); no tokio, hyper or clock inside.
 //! - `socket.rs`: the shared session cell, the timer task, [`Socket`] and [`Incoming`].
@@ -56,6 +59,19 @@
 //! messages (`max_buffered_incoming`, then reading pauses), live sessions
 //! (`max_sessions`), request header time ([`HEADER_READ_TIMEOUT`]). A polling
 //! payload is decoded lazily, so its packet count costs no memory.
+//!
+//! Engine.IO v3 payloads ([`PayloadV3`], only with `allow_eio3`) are decoded
+//! lazily too, within the same `max_payload` body bound. A length prefix has
+//! at most [`MAX_LENGTH_DIGITS`] (10) digits, each a `0`–`9` (text) or a byte
+//! 0–9 (XHR2), and ends at `:` (text) or `0xFF` (XHR2) within them; every
+//! declared length is checked against the bytes that are left before anything
+//! is sliced, and a text length must end on a character boundary (counted in
+//! UTF-16 units). A prefix that breaks any of this is a
+//! [`DecodeError::BadLength`]; a binary packet other than a message is a
+//! [`DecodeError::UnsupportedBinary`]. Either closes the session (the POST gets
+//! 400), as a v4 decode error does. A v3 session pongs at most once per poll
+//! however often its client pings, and is closed after `ping_interval +
+//! ping_timeout` without a ping.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 

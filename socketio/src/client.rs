@@ -355,13 +355,19 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     }
 }
 
-/// The v3 ERROR payload of a middleware refusal: the error's data if it has
-/// some, its message (a JSON string) otherwise; `body` is the v5
-/// `{"message", "data"?}` object.
+/// The v3 ERROR payload of a middleware refusal: the error's data if it is
+/// truthy in JavaScript's sense, its message (a JSON string) otherwise
+/// (`err.data || err.message`); `body` is the v5 `{"message", "data"?}` object.
 fn e_data_or_message(body: Option<Value>) -> Value {
+    let truthy = |v: &Value| match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    };
     match body {
         Some(Value::Object(mut m)) => match m.remove("data") {
-            Some(data) if !data.is_null() => data,
+            Some(data) if truthy(&data) => data,
             _ => m.remove("message").unwrap_or(Value::Null),
         },
         other => other.unwrap_or(Value::Null),
@@ -502,5 +508,41 @@ pub(crate) async fn run(
             tokio::join!(f, close);
         }
         None => close.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn v3_namespace_query_is_the_auth() {
+        assert_eq!(
+            split_v3_nsp("/custom?token=abc&n=1".to_owned()),
+            ("/custom".to_owned(), json!({"token": "abc", "n": "1"}))
+        );
+        assert_eq!(
+            split_v3_nsp("/a?k=1&k=2&k=3&e=%C3%A9+x".to_owned()),
+            ("/a".to_owned(), json!({"k": ["1", "2", "3"], "e": "é x"}))
+        );
+        assert_eq!(split_v3_nsp("/".to_owned()), ("/".to_owned(), json!({})));
+        assert_eq!(split_v3_nsp("/b?".to_owned()), ("/b".to_owned(), json!({})));
+    }
+
+    #[test]
+    fn v3_refusal_carries_data_or_message() {
+        let refusal = |data| Packet::connect_error("/mw", "Not authorized", data).data;
+        assert_eq!(
+            e_data_or_message(refusal(Some(json!({"reason": "x"})))),
+            json!({"reason": "x"})
+        );
+        assert_eq!(e_data_or_message(refusal(None)), json!("Not authorized"));
+        for falsy in [json!(0), json!(""), json!(false), Value::Null] {
+            assert_eq!(
+                e_data_or_message(refusal(Some(falsy))),
+                json!("Not authorized")
+            );
+        }
     }
 }

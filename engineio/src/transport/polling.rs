@@ -204,6 +204,10 @@ where
                     tx.send(received).await;
                 }
             }
+            // The session closes with a parse error. (For v3 the reference
+            // answers such a POST 200 `ok` after closing, `onDataRequest` in
+            // its polling.ts; we answer 400 for both revisions, so the client
+            // learns of it from this response rather than from its next one.)
             Err(e) => {
                 tracing::warn!(sid = %shared.sid, error = %e, "undecodable polling payload; closing");
                 shared.with_wake(|s| s.handle_decode_error(Conn::Polling));
