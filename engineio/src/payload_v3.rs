@@ -327,6 +327,15 @@ pub(crate) fn binary_frame_v3(data: &[u8]) -> Bytes {
     buf.freeze()
 }
 
+/// The v3 text form of binary message data, `b4<base64>` (a text WebSocket
+/// frame for a `b64` client).
+pub(crate) fn base64_text_v3(data: &[u8]) -> tokio_tungstenite::tungstenite::Utf8Bytes {
+    let mut s = String::with_capacity(2 + data.len().div_ceil(3) * 4);
+    s.push_str("b4");
+    BASE64.encode_string(data, &mut s);
+    tokio_tungstenite::tungstenite::Utf8Bytes::from(s)
+}
+
 /// Appends the v3 text form of a packet: binary messages as `b4<base64>`,
 /// everything else as in v4.
 fn encode_text_item(p: &Packet, buf: &mut BytesMut) {

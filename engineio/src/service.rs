@@ -253,6 +253,12 @@ fn parse_query(q: Option<&str>) -> Query {
     out
 }
 
+/// Whether a query asks for `b64`: `supportsBinary = !(req._query &&
+/// req._query.b64)`, so any non-empty value (packages/engine.io/lib/transport.ts).
+fn wants_b64(query: &[(String, String)]) -> bool {
+    query.iter().any(|(k, v)| k == "b64" && !v.is_empty())
+}
+
 /// A response with the reference server's JSON error body.
 pub(crate) fn error_response(e: HandshakeError) -> Response<ResponseBody> {
     let mut res = Response::new(Full::new(Bytes::from(e.json_body())));
@@ -523,6 +529,7 @@ impl EngineIo {
                             tracing::debug!(sid = %shared.sid, "upgrade probe started");
                             let (_, headers) = crate::socket::detach(req.uri(), req.headers());
                             let headers = Arc::new(headers);
+                            let b64 = shared.protocol == Protocol::V3 && wants_b64(&query.all);
                             tokio::spawn(websocket::run(
                                 shared,
                                 conn,
@@ -530,7 +537,7 @@ impl EngineIo {
                                 max,
                                 self.inner.websockets.clone(),
                                 headers,
-                                false,
+                                websocket::WsRole { timers: false, b64 },
                             ));
                         }
                         None => {
@@ -572,13 +579,7 @@ impl EngineIo {
             _ if config.allow_eio3 => Protocol::V3,
             _ => return refuse(HandshakeError::UnsupportedProtocolVersion),
         };
-        // `supportsBinary = !(req._query && req._query.b64)`: any non-empty value
-        // (packages/engine.io/lib/transport.ts).
-        let b64 = protocol == Protocol::V3
-            && handshake
-                .query_pairs()
-                .iter()
-                .any(|(k, v)| k == "b64" && !v.is_empty());
+        let b64 = protocol == Protocol::V3 && wants_b64(handshake.query_pairs());
         let Some(shared) = self.open_session(transport, protocol, b64, handshake) else {
             tracing::warn!(
                 max = config.max_sessions,
@@ -608,7 +609,10 @@ impl EngineIo {
                         config.max_payload,
                         self.inner.websockets.clone(),
                         headers,
-                        true,
+                        websocket::WsRole {
+                            timers: true,
+                            b64: shared.b64,
+                        },
                     ));
                 } else {
                     tokio::spawn(run_timer(shared.clone()));

@@ -197,6 +197,32 @@ async fn v3_websocket_binary_frames_carry_the_type_byte() {
 }
 
 #[tokio::test]
+async fn a_v3_websocket_with_b64_gets_binary_as_b4_text_frames() {
+    let server = Server::start(v3(EngineConfig::default())).await;
+    // Opened on the WebSocket with b64=1.
+    let mut ws = ws_connect(server.addr, "/engine.io/?EIO=3&transport=websocket&b64=1").await;
+    assert!(ws_recv_text(&mut ws).await.starts_with('0'));
+    ws_send_binary(&mut ws, &[4, 1, 2]).await;
+    assert_eq!(ws_recv_text(&mut ws).await, "b4AQI=");
+    // Upgraded: the WebSocket's own query decides, not the handshake's (a
+    // Node v2 client polls with b64=1 and upgrades without it).
+    let sid = v3_open(&server, "&b64=1").await;
+    let mut ws = ws_connect(
+        server.addr,
+        &format!("/engine.io/?EIO=3&transport=websocket&sid={sid}"),
+    )
+    .await;
+    ws_send_text(&mut ws, "2probe").await;
+    assert_eq!(ws_recv_text(&mut ws).await, "3probe");
+    ws_send_text(&mut ws, "5").await;
+    ws_send_text(&mut ws, "b4AQI=").await;
+    assert_eq!(
+        ws_next(&mut ws).await,
+        Some(WsMessage::Binary(vec![4u8, 1, 2].into()))
+    );
+}
+
+#[tokio::test]
 async fn v3_upgrade_releases_the_poll_with_a_noop() {
     let server = Server::start(v3(EngineConfig::default())).await;
     let sid = v3_open(&server, "").await;

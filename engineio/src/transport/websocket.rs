@@ -82,11 +82,28 @@ pub(crate) async fn refuse(on: OnUpgrade, max_payload: usize) {
     }
 }
 
+/// What a WebSocket connection does besides moving packets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WsRole {
+    /// This task also drives the session's timers (a session opened on a
+    /// WebSocket, which has no other task for them).
+    pub(crate) timers: bool,
+    /// v3 only: the WebSocket's request asked for `b64=1` (a client with
+    /// `forceBase64`), so binary goes as `b4<base64>` text frames: the
+    /// reference decides `supportsBinary` per transport from the query of
+    /// the request that made it (`packages/engine.io/lib/transport.ts`).
+    pub(crate) b64: bool,
+}
+
 /// The frame of a packet: v4 binary messages as raw binary frames, v3 ones
-/// with their leading type byte `0x04` (`encodePacket` of the reference's
+/// with their leading type byte `0x04`, or as `b4<base64>` text for a `b64`
+/// client (`encodePacket` of the reference's
 /// `packages/engine.io/lib/parser-v3/index.ts`); text packets alike in both.
-fn frame(p: Packet, protocol: Protocol) -> WsMessage {
+fn frame(p: Packet, protocol: Protocol, b64: bool) -> WsMessage {
     match p {
+        Packet::Message(Message::Binary(b)) if protocol == Protocol::V3 && b64 => {
+            WsMessage::Text(crate::payload_v3::base64_text_v3(&b))
+        }
         Packet::Message(Message::Binary(b)) if protocol == Protocol::V3 => {
             WsMessage::Binary(binary_frame_v3(&b))
         }
@@ -138,9 +155,7 @@ enum ReadEnd {
     TooBig,
 }
 
-/// Runs WebSocket `conn` of a session until it is closed. With `timers`,
-/// this task also drives the session's timers (a session opened on a
-/// WebSocket, which has no other task for them).
+/// Runs WebSocket `conn` of a session until it is closed (see [`WsRole`]).
 pub(crate) async fn run(
     shared: Arc<Shared>,
     conn: u64,
@@ -148,8 +163,9 @@ pub(crate) async fn run(
     max_payload: usize,
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
-    timers: bool,
+    role: WsRole,
 ) {
+    let timers = role.timers;
     let upgrading = upgrade(on, max_payload);
     tokio::pin!(upgrading);
     let ws = if timers {
@@ -166,10 +182,10 @@ pub(crate) async fn run(
     // would otherwise be kept for the connection's whole life.
     match ws {
         Some(Ws::Tcp(ws)) => {
-            tokio::spawn(drive(shared, conn, ws, open, headers, timers));
+            tokio::spawn(drive(shared, conn, ws, open, headers, role));
         }
         Some(Ws::Other(ws)) => {
-            tokio::spawn(drive(shared, conn, ws, open, headers, timers));
+            tokio::spawn(drive(shared, conn, ws, open, headers, role));
         }
         None => {
             shared
@@ -185,10 +201,11 @@ async fn drive<S>(
     ws: WebSocketStream<S>,
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
-    timers: bool,
+    role: WsRole,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let WsRole { timers, b64 } = role;
     tracing::debug!(sid = %shared.sid, conn, "websocket open");
     open.fetch_add(1, Ordering::Relaxed);
     let _count = CountGuard(open);
@@ -272,7 +289,7 @@ async fn drive<S>(
             };
             let n = packets.len();
             for p in packets {
-                if sink.feed(frame(p, shared.protocol)).await.is_err() {
+                if sink.feed(frame(p, shared.protocol, b64)).await.is_err() {
                     return None;
                 }
             }
