@@ -132,6 +132,8 @@ async fn a_v2_client_joins_root_implicitly_and_namespaces_with_its_query() {
         .emit("direct", &1)
         .unwrap();
     assert_eq!(recv(&mut ws).await, r#"42/custom,["direct",1]"#);
+    // Neither a socket's own room nor its `<nsp>#<sid>` one counts as a room.
+    assert_eq!(server.io.stats().rooms, 0);
     // Refusals: ERROR with the error's data, or its message as a JSON string.
     send(&mut ws, "40/mw?with=data,").await;
     assert_eq!(recv(&mut ws).await, r#"44/mw,{"code":7}"#);
