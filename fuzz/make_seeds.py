@@ -90,8 +90,8 @@ OPS = dict(GetBegin=0, GetTake=1, GetEnd=2, PostBegin=3, PostBody=4, WsOpen=5, W
            Tick=14, PostFail=15)
 
 
-def script(websocket, bound, *ops):
-    out = bytearray([(1 if websocket else 0) | ((bound - 1) << 1)])
+def script(websocket, bound, *ops, v3=False):
+    out = bytearray([(1 if websocket else 0) | ((bound - 1) << 1) | (16 if v3 else 0)])
     for op in ops:
         name, *args = op if isinstance(op, tuple) else (op,)
         out.append(OPS[name])
@@ -103,6 +103,11 @@ def script(websocket, bound, *ops):
             else:
                 out.append(a)
     return bytes(out)
+
+
+def v3_text(*packets):
+    """A v3 text payload: `<length>:<packet>` items (lengths in UTF-16 units)."""
+    return b"".join(str(len(p.decode().encode("utf-16-le")) // 2).encode() + b":" + p for p in packets)
 
 
 def post(body):
@@ -143,6 +148,18 @@ session = {
     "polling_binary_payload": script(False, 8, *post(b'40' + RS + b'451-["hello",' + PH0 + b"]" + RS + b"bAQIDBA=="),
                                      "GetBegin", ("Send", 0x81), "GetTake"),
     "post_too_large": script(False, 8, "PostBegin", "PostFail", "GetBegin"),
+    # Engine.IO v3 sessions (allow_eio3): the client pings, payloads are length-prefixed.
+    "v3_polling_ping_rounds": script(False, 8, *[x for _ in range(3) for x in
+                                                 [("Tick", PING_TICK), *post(v3_text(b"2")), "GetBegin", "GetTake"]],
+                                    v3=True),
+    "v3_polling_no_ping_timeout": script(False, 8, ("Tick", 255), "GetBegin", v3=True),
+    "v3_polling_binary": script(False, 8, *post(v3_text(b"40", b'451-["hello",' + PH0 + b"]", b"b4AQID")),
+                                "GetBegin", ("Send", 0x81), "GetTake",
+                                *post(b"\x00\x02\xff40\x01\x04\xff\x04\x01\x02\x03"), v3=True),
+    "v3_polling_pong_is_an_error": script(False, 8, *post(v3_text(b"3")), "GetBegin", v3=True),
+    "v3_ws_upgrade": script(False, 8, "GetBegin", "WsOpen", ("WsText", 0, b"2probe"), ("WsTake", 0), ("Tick", 13),
+                           "GetTake", ("WsText", 0, b"5"), ("WsText", 0, b"2"), ("WsBinary", 0, b"\x04\x09"),
+                           ("Send", 0x81), ("WsTake", 0), ("WsBinary", 0, b"\x07"), ("WsTake", 0), v3=True),
     "ws_probe_error": script(False, 8, "WsOpen", ("WsError", 0), "WsOpen", ("WsClose", 1), "WsOpen",
                              ("WsText", 2, b"\xff"), "GetBegin", "GetEnd"),
 }

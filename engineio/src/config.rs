@@ -39,6 +39,7 @@ use crate::error::Error;
 /// | `shutdown_timeout` | 10 000 | ms | how long a graceful [`close`](crate::EngineIo::close) (or the end of [`serve`](crate::EngineIo::serve)) waits for clients and tasks before it closes and aborts what is left |
 /// | `cors` | off | | |
 /// | `http_compression` | on, threshold 1 024 | bytes | polling responses of at least the threshold are gzip'd / deflated per `Accept-Encoding` (one compressed copy per response) |
+/// | `allow_eio3` | off | | Engine.IO v3 clients (Socket.IO v2); see [`allow_eio3`](Self::allow_eio3) |
 ///
 /// # Outbound backpressure: bursts are not slow clients
 ///
@@ -117,6 +118,16 @@ pub struct EngineConfig {
     /// by default with a 1 024-byte threshold, `None` turns it off. Never
     /// applied to WebSocket.
     pub http_compression: Option<HttpCompression>,
+    /// Whether Engine.IO v3 clients (`EIO=3`: `socket.io-client` 2.x and the
+    /// native clients of that generation) are served, next to v4 clients.
+    ///
+    /// Off by default, as Node's `allowEIO3`. As in the reference
+    /// (`packages/engine.io/lib/server.ts`, `handshake`: `EIO === "4" ? 4 : 3`),
+    /// a handshake whose `EIO` is anything but `4` (missing included) is a v3
+    /// handshake: refused with 400 `{"code":5,"message":"Unsupported protocol
+    /// version"}` while this is off, served as v3 when it is on. See
+    /// [`Protocol`](crate::Protocol) for what changes on the wire.
+    pub allow_eio3: bool,
 }
 
 impl Default for EngineConfig {
@@ -140,6 +151,7 @@ impl Default for EngineConfig {
             shutdown_timeout: Duration::from_millis(10_000),
             cors: None,
             http_compression: Some(HttpCompression::default()),
+            allow_eio3: false,
         }
     }
 }
@@ -237,6 +249,15 @@ impl EngineConfig {
     setter!(
         /// Sets [`shutdown_timeout`](Self::shutdown_timeout).
         shutdown_timeout: Duration
+    );
+    setter!(
+        /// Sets [`allow_eio3`](Self::allow_eio3).
+        ///
+        /// ```
+        /// let c = engineio::EngineConfig::default().allow_eio3(true);
+        /// assert!(c.allow_eio3);
+        /// ```
+        allow_eio3: bool
     );
 
     /// Sets the CORS policy.

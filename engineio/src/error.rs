@@ -75,6 +75,13 @@ pub enum DecodeError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// An Engine.IO v3 payload's length prefix is malformed: not decimal
+    /// digits, too many digits, missing its terminator, or a length that does
+    /// not match the data that follows (see [`PayloadV3`](crate::PayloadV3)).
+    BadLength,
+    /// An Engine.IO v3 binary packet whose type is not a message (`4`), or a
+    /// v3 binary payload item that is neither a string (`0`) nor binary (`1`).
+    UnsupportedBinary(u8),
 }
 
 impl fmt::Display for DecodeError {
@@ -85,6 +92,10 @@ impl fmt::Display for DecodeError {
             DecodeError::InvalidBase64 => f.write_str("invalid base64 in binary packet"),
             DecodeError::InvalidUtf8 => f.write_str("text packet is not valid UTF-8"),
             DecodeError::TooLarge { limit } => write!(f, "larger than the limit of {limit} bytes"),
+            DecodeError::BadLength => f.write_str("malformed v3 length prefix"),
+            DecodeError::UnsupportedBinary(b) => {
+                write!(f, "unsupported v3 binary packet or item type 0x{b:02x}")
+            }
         }
     }
 }

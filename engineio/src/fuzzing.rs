@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::packet::{Message, Packet};
 use crate::payload::{Payload, SEPARATOR, encode_payload};
-use crate::proto::{CloseReason, Conn, Session, Timings, Transport, WsOutput};
+use crate::proto::{CloseReason, Conn, Protocol, Session, Timings, Transport, WsOutput};
 
 // ----- codecs ------------------------------------------------------------------------------
 
@@ -91,6 +91,41 @@ pub fn check_payload(data: &[u8]) {
     assert_eq!(back, Ok(packets), "payload round trip via {body:?}");
 }
 
+/// Target `engineio_payload_v3`: `data` as an Engine.IO v3 POST body, in both framings
+/// (text `<length>:<packet>`, and the XHR2 binary framing).
+///
+/// Properties: decoding stops at the first error and ends; no item is larger than the body;
+/// what decoded re-encodes with [`encode_payload_v3`](crate::encode_payload_v3) (text with
+/// `b64`, and the binary framing without it) to a body that decodes to the same packets.
+pub fn check_payload_v3(data: &[u8]) {
+    use crate::payload_v3::{PayloadV3, PayloadV3Format, encode_payload_v3};
+    for format in [PayloadV3Format::Text, PayloadV3Format::Binary] {
+        let mut payload = PayloadV3::new(Bytes::copy_from_slice(data), format);
+        let mut packets = Vec::new();
+        while let Some(item) = payload.next() {
+            match item {
+                Ok(p) => {
+                    assert!(body_len(&p) <= data.len(), "{p:?} larger than the body");
+                    packets.push(p);
+                }
+                Err(_) => {
+                    assert!(payload.next().is_none(), "decoding went on after an error");
+                    break;
+                }
+            }
+        }
+        assert!(packets.len() <= data.len(), "more packets than bytes");
+        if packets.is_empty() {
+            continue;
+        }
+        for b64 in [true, false] {
+            let (body, out) = encode_payload_v3(&packets, b64);
+            let back: Result<Vec<Packet>, _> = PayloadV3::new(body.clone(), out).collect();
+            assert_eq!(back.as_ref(), Ok(&packets), "v3 round trip via {body:?}");
+        }
+    }
+}
+
 /// The size of what a packet carries.
 fn body_len(p: &Packet) -> usize {
     match p {
@@ -140,6 +175,23 @@ fn assert_ws_round_trip(p: &Packet) {
     assert_eq!(&ws_round_trip(p), p, "WebSocket round trip");
 }
 
+/// The v3 WebSocket forms of `p` (a binary frame with its type byte, or `b4<base64>` text for
+/// a `b64` client; text frames as in v4), decoded as the v3 reader does.
+fn assert_ws_round_trip_v3(p: &Packet) {
+    use crate::payload_v3::{
+        base64_text_v3, binary_frame_v3, decode_binary_packet_v3, decode_packet_v3,
+    };
+    let back = match p {
+        Packet::Message(Message::Binary(b)) => {
+            let text = Bytes::from(base64_text_v3(b));
+            assert_eq!(decode_packet_v3(text).as_ref(), Ok(p), "v3 b4 frame");
+            decode_binary_packet_v3(binary_frame_v3(b))
+        }
+        other => decode_packet_v3(Bytes::from(other.to_text_frame())),
+    };
+    assert_eq!(back.as_ref(), Ok(p), "v3 WebSocket round trip");
+}
+
 // ----- the session state machine ---------------------------------------------------------
 
 /// The timings of the official test suites (PROTOCOL.md §3), short so that scripts reach every
@@ -178,6 +230,8 @@ struct WsConn {
 #[derive(Debug)]
 pub struct SessionHarness {
     session: Session,
+    /// Engine.IO v3 (`allow_eio3`): its own wire forms, and the client pings.
+    v3: bool,
     now: Instant,
     bound: usize,
     /// The application messages queued and not yet taken out, in order (the model).
@@ -194,6 +248,12 @@ impl SessionHarness {
     /// `messages` (at least 1) messages of 8 bytes (`max_buffered_bytes`), half of it as the
     /// high-water mark. A polling session's handshake GET has been answered.
     pub fn new(websocket: bool, messages: usize) -> Self {
+        Self::with_protocol(websocket, messages, false)
+    }
+
+    /// As [`new`](Self::new), for an Engine.IO v3 session when `v3`: payloads, frames and the
+    /// outputs' round trips then use the v3 forms (`payload_v3.rs`), and the client pings.
+    pub fn with_protocol(websocket: bool, messages: usize, v3: bool) -> Self {
         let now = Instant::now();
         let bound = messages.max(1) * (8 + crate::proto::MESSAGE_OVERHEAD);
         let timings = Timings {
@@ -217,7 +277,8 @@ impl SessionHarness {
             )
             .into(),
         );
-        let session = Session::new(now, transport, open.clone(), timings);
+        let protocol = if v3 { Protocol::V3 } else { Protocol::V4 };
+        let session = Session::with_protocol(now, transport, protocol, open.clone(), timings);
         let conns = session
             .initial_ws_conn()
             .map(|id| WsConn { id, alive: true })
@@ -225,6 +286,7 @@ impl SessionHarness {
             .collect();
         let mut h = SessionHarness {
             session,
+            v3,
             now,
             bound,
             queued: VecDeque::new(),
@@ -303,9 +365,18 @@ impl SessionHarness {
             assert!(!packets.is_empty(), "empty GET answer");
             self.took(packets, closed);
             // What the client reads: the payload decodes back to the packets.
-            let body = encode_payload(packets);
-            let back: Result<Vec<Packet>, _> = Payload::new(body.clone()).collect();
-            assert_eq!(back.as_ref(), Ok(packets), "GET body {body:?}");
+            if self.v3 {
+                for b64 in [false, true] {
+                    let (body, format) = crate::payload_v3::encode_payload_v3(packets, b64);
+                    let back: Result<Vec<Packet>, _> =
+                        crate::payload_v3::PayloadV3::new(body.clone(), format).collect();
+                    assert_eq!(back.as_ref(), Ok(packets), "v3 GET body {body:?}");
+                }
+            } else {
+                let body = encode_payload(packets);
+                let back: Result<Vec<Packet>, _> = Payload::new(body.clone()).collect();
+                assert_eq!(back.as_ref(), Ok(packets), "GET body {body:?}");
+            }
         }
         self.after();
         out
@@ -330,13 +401,25 @@ impl SessionHarness {
 
     /// The body of the accepted POST, decoded item by item as `transport/polling.rs` does;
     /// then the POST ends. Returns the messages for the application. Nothing happens if no
-    /// POST is open.
+    /// POST is open. A v3 body that starts with the byte 0 or 1 is read in the XHR2 binary
+    /// framing (what its content type would say; no text payload starts so), others as text.
     pub fn post_body(&mut self, body: &[u8]) -> Vec<Message> {
         let mut msgs = Vec::new();
         if !std::mem::take(&mut self.post_open) {
             return msgs;
         }
-        for item in Payload::new(Bytes::copy_from_slice(body)) {
+        let bytes = Bytes::copy_from_slice(body);
+        let items: Box<dyn Iterator<Item = Result<Packet, crate::DecodeError>>> = if self.v3 {
+            use crate::payload_v3::{PayloadV3, PayloadV3Format};
+            let format = match body.first() {
+                Some(0 | 1) => PayloadV3Format::Binary,
+                _ => PayloadV3Format::Text,
+            };
+            Box::new(PayloadV3::new(bytes, format))
+        } else {
+            Box::new(Payload::new(bytes))
+        };
+        for item in items {
             match item {
                 Ok(packet) => {
                     if let Some(m) = self.session.handle_packet(self.now, Conn::Polling, packet) {
@@ -415,7 +498,13 @@ impl SessionHarness {
             self.after();
             return None;
         };
-        let msg = match Packet::decode_text(Bytes::copy_from_slice(text.as_bytes())) {
+        let bytes = Bytes::copy_from_slice(text.as_bytes());
+        let decoded = if self.v3 {
+            crate::payload_v3::decode_packet_v3(bytes)
+        } else {
+            Packet::decode_text(bytes)
+        };
+        let msg = match decoded {
             Ok(p) => self.session.handle_packet(self.now, conn, p),
             Err(_) => {
                 self.session.handle_decode_error(conn);
@@ -432,8 +521,19 @@ impl SessionHarness {
     /// A binary frame on WebSocket `index`. Returns the message for the application, if any.
     pub fn ws_binary(&mut self, index: usize, frame: &[u8]) -> Option<Message> {
         let id = self.live_conn(index)?;
-        let p = Packet::decode_binary(Bytes::copy_from_slice(frame));
-        let msg = self.session.handle_packet(self.now, Conn::Ws(id), p);
+        let bytes = Bytes::copy_from_slice(frame);
+        let msg = if self.v3 {
+            match crate::payload_v3::decode_binary_packet_v3(bytes) {
+                Ok(p) => self.session.handle_packet(self.now, Conn::Ws(id), p),
+                Err(_) => {
+                    self.session.handle_decode_error(Conn::Ws(id));
+                    None
+                }
+            }
+        } else {
+            let p = Packet::decode_binary(bytes);
+            self.session.handle_packet(self.now, Conn::Ws(id), p)
+        };
         self.after();
         msg
     }
@@ -461,7 +561,11 @@ impl SessionHarness {
         };
         self.took(&packets, closed);
         for p in &packets {
-            assert_ws_round_trip(p);
+            if self.v3 {
+                assert_ws_round_trip_v3(p);
+            } else {
+                assert_ws_round_trip(p);
+            }
         }
         self.after();
         packets
@@ -691,11 +795,17 @@ impl<'a> Reader<'a> {
 /// message for the application to `app` (which may act on the harness, e.g. close it).
 ///
 /// Format: byte 0 configures the session: bit 0 set = opened on WebSocket (else polling),
-/// bits 1–3 = the outbound budget in 8-byte messages, minus 1 (see [`SessionHarness::new`]). Then a sequence of [`Op`]s and their arguments.
+/// bits 1–3 = the outbound budget in 8-byte messages, minus 1 (see [`SessionHarness::new`]),
+/// bit 4 set = an Engine.IO v3 session ([`SessionHarness::with_protocol`]). Then a sequence of
+/// [`Op`]s and their arguments.
 pub fn run_session_script(script: &[u8], mut app: impl FnMut(&mut SessionHarness, Message)) {
     let mut r = Reader(script);
     let config = r.arg();
-    let mut h = SessionHarness::new(config & 1 == 1, 1 + usize::from((config >> 1) & 7));
+    let mut h = SessionHarness::with_protocol(
+        config & 1 == 1,
+        1 + usize::from((config >> 1) & 7),
+        config & 16 != 0,
+    );
     let mut counter = 0u32;
     while let Some(op) = r.byte() {
         let mut msgs = Vec::new();

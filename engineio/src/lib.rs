@@ -2,7 +2,9 @@
 //!
 //! It speaks the protocol of the official `engine.io-client` 6.x: HTTP
 //! long-polling, WebSocket, and the upgrade from one to the other, with
-//! heartbeats, limits and the reference server's error answers.
+//! heartbeats, limits and the reference server's error answers. With
+//! [`EngineConfig::allow_eio3`], Engine.IO v3 clients (Socket.IO v2) are
+//! served too, next to v4 ones (see [`Protocol`]).
 //!
 //! # Getting started
 //! ```no_run
@@ -40,7 +42,8 @@
 //! ```
 //!
 //! # Layout
-//! - [`packet`](crate::Packet) / [`payload`](crate::Payload): pure codecs.
+//! - [`packet`](crate::Packet) / [`payload`](crate::Payload): pure codecs;
+//!   [`payload_v3`](crate::PayloadV3): the Engine.IO v3 packet forms and payloads.
 //! - `proto/`: the sans-IO session state machine (heartbeat, upgrade, close,
 //!   queues); no tokio, hyper or clock inside.
 //! - `socket.rs`: the shared session cell, the timer task, [`Socket`] and [`Incoming`].
@@ -63,6 +66,19 @@
 //! [`EngineIo::close`] (and the end of [`EngineIo::serve`]) takes at most
 //! `shutdown_timeout` (10 s) plus half a second, whatever the clients or the
 //! handlers do; nothing it spawned is left running.
+//!
+//! Engine.IO v3 payloads ([`PayloadV3`], only with `allow_eio3`) are decoded
+//! lazily too, within the same `max_payload` body bound. A length prefix has
+//! at most [`MAX_LENGTH_DIGITS`] (10) digits, each a `0`–`9` (text) or a byte
+//! 0–9 (XHR2), and ends at `:` (text) or `0xFF` (XHR2) within them; every
+//! declared length is checked against the bytes that are left before anything
+//! is sliced, and a text length must end on a character boundary (counted in
+//! UTF-16 units). A prefix that breaks any of this is a
+//! [`DecodeError::BadLength`]; a binary packet other than a message is a
+//! [`DecodeError::UnsupportedBinary`]. Either closes the session (the POST gets
+//! 400), as a v4 decode error does. A v3 session pongs at most once per poll
+//! however often its client pings, and is closed after `ping_interval +
+//! ping_timeout` without a ping.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -75,6 +91,7 @@ mod error;
 pub mod fuzzing;
 mod packet;
 mod payload;
+mod payload_v3;
 mod proto;
 mod server;
 mod service;
@@ -91,7 +108,11 @@ pub use cors::{Cors, CorsOrigin, DEFAULT_CORS_METHODS};
 pub use error::{DecodeError, Error, HandshakeError};
 pub use packet::{Message, Packet, PacketType, Str};
 pub use payload::{Payload, SEPARATOR, encode_payload};
-pub use proto::{CloseReason, Transport};
+pub use payload_v3::{
+    BINARY_CONTENT_TYPE, MAX_LENGTH_DIGITS, PayloadV3, PayloadV3Format, decode_binary_packet_v3,
+    decode_packet_v3, encode_payload_v3,
+};
+pub use proto::{CloseReason, Protocol, Transport};
 pub use server::{HEADER_READ_TIMEOUT, ServeOptions, serve, serve_with, serve_with_close};
 pub use service::{BoxFuture, ConnectInfo, EngineIo, EngineIoBuilder, ResponseBody};
 pub use sid::Sid;

@@ -16,7 +16,7 @@ use hyper::body::Body;
 use crate::config::EngineConfig;
 use crate::error::{Error, HandshakeError};
 use crate::packet::{Packet, Str};
-use crate::proto::{CloseReason, Session, Timings, Transport};
+use crate::proto::{CloseReason, Protocol, Session, Timings, Transport};
 use crate::sid::Sid;
 use crate::socket::{HandshakeRequest, Incoming, Registry, Shared, Socket, now, run_timer};
 use crate::tasks::TaskSet;
@@ -258,6 +258,12 @@ fn parse_query(q: Option<&str>) -> Query {
     // Kept by the session for its whole life.
     out.all.shrink_to_fit();
     out
+}
+
+/// Whether a query asks for `b64`: `supportsBinary = !(req._query &&
+/// req._query.b64)`, so any non-empty value (packages/engine.io/lib/transport.ts).
+fn wants_b64(query: &[(String, String)]) -> bool {
+    query.iter().any(|(k, v)| k == "b64" && !v.is_empty())
 }
 
 /// A response with the reference server's JSON error body.
@@ -578,6 +584,7 @@ impl EngineIo {
                             tracing::debug!(sid = %shared.sid, "upgrade probe started");
                             let (_, headers) = crate::socket::detach(req.uri(), req.headers());
                             let headers = Arc::new(headers);
+                            let b64 = shared.protocol == Protocol::V3 && wants_b64(&query.all);
                             self.inner.tasks.spawn(websocket::run(
                                 shared,
                                 conn,
@@ -585,7 +592,7 @@ impl EngineIo {
                                 max,
                                 self.inner.websockets.clone(),
                                 headers,
-                                false,
+                                websocket::WsRole { timers: false, b64 },
                                 self.inner.tasks.clone(),
                             ));
                         }
@@ -621,14 +628,19 @@ impl EngineIo {
                 return refuse(HandshakeError::Forbidden);
             }
         }
-        if query.eio.as_deref() != Some("4") {
-            return refuse(HandshakeError::UnsupportedProtocolVersion);
-        }
+        // `req._query.EIO === "4" ? 4 : 3` and, for 3 without `allowEIO3`,
+        // code 5 (packages/engine.io/lib/server.ts, `handshake`).
+        let protocol = match query.eio.as_deref() {
+            Some("4") => Protocol::V4,
+            _ if config.allow_eio3 => Protocol::V3,
+            _ => return refuse(HandshakeError::UnsupportedProtocolVersion),
+        };
         if self.is_closing() {
             tracing::info!(%uri, "server closing; handshake refused");
             return plain_response(StatusCode::SERVICE_UNAVAILABLE, "");
         }
-        let Some(shared) = self.open_session(transport, handshake) else {
+        let b64 = protocol == Protocol::V3 && wants_b64(handshake.query_pairs());
+        let Some(shared) = self.open_session(transport, protocol, b64, handshake) else {
             tracing::warn!(
                 max = config.max_sessions,
                 "session limit reached; handshake refused"
@@ -641,7 +653,7 @@ impl EngineIo {
                     let _ = s.begin_get();
                     s.take_get(crate::socket::now())
                 });
-                polling::payload_response(&packets.unwrap_or_default())
+                polling::respond(&shared, &packets.unwrap_or_default())
             }
             Some(accept) => {
                 let on = hyper::upgrade::on(&mut req);
@@ -657,7 +669,10 @@ impl EngineIo {
                         config.max_payload,
                         self.inner.websockets.clone(),
                         headers,
-                        true,
+                        websocket::WsRole {
+                            timers: true,
+                            b64: shared.b64,
+                        },
                         self.inner.tasks.clone(),
                     ));
                 } else {
@@ -678,6 +693,8 @@ impl EngineIo {
     fn open_session(
         &self,
         transport: Transport,
+        protocol: Protocol,
+        b64: bool,
         handshake: HandshakeRequest,
     ) -> Option<Arc<Shared>> {
         let config = &self.inner.config;
@@ -696,9 +713,12 @@ impl EngineIo {
             max_payload: config.max_payload,
         };
         let open = serde_json::to_string(&open).unwrap_or_default();
-        let session = Session::new(
+        // The v3 open packet has the same keys (the reference's socket.ts
+        // `onOpen` writes one object for both revisions).
+        let session = Session::with_protocol(
             now(),
             transport,
+            protocol,
             Packet::Open(Str::from(open)),
             self.inner.timings,
         );
@@ -712,6 +732,7 @@ impl EngineIo {
             handshake,
             registry,
             config.max_buffered_incoming,
+            b64,
         );
         {
             let mut map = self
@@ -725,7 +746,7 @@ impl EngineIo {
             }
             map.insert(sid, shared.clone());
         }
-        tracing::info!(%sid, %transport, remote = ?shared.handshake.remote_addr, "session opened");
+        tracing::info!(%sid, %transport, eio = protocol.number(), remote = ?shared.handshake.remote_addr, "session opened");
         if transport == Transport::Polling {
             // A WebSocket session's timers run in its connection's task.
             self.inner.tasks.spawn(run_timer(shared.clone()));

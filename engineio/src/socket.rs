@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::packet::{Message, Str};
-use crate::proto::{CloseReason, Session, Transport};
+use crate::proto::{CloseReason, Protocol, Session, Transport};
 use crate::sid::Sid;
 
 /// What the server knows of the HTTP request that opened a session.
@@ -110,6 +110,13 @@ pub(crate) trait Registry: Send + Sync {
 
 pub(crate) struct Shared {
     pub(crate) sid: Sid,
+    /// The protocol revision (fixed at the handshake).
+    pub(crate) protocol: Protocol,
+    /// v3 only: the handshake asked for `b64=1`, so polling responses carry
+    /// binary as `b4<base64>` text (the reference decides `supportsBinary`
+    /// once, from the query of the request that created the transport:
+    /// `packages/engine.io/lib/transport.ts`).
+    pub(crate) b64: bool,
     core: Mutex<Session>,
     pub(crate) changed: Notify,
     pub(crate) timer: Notify,
@@ -147,9 +154,13 @@ impl Shared {
         handshake: HandshakeRequest,
         registry: Weak<dyn Registry>,
         incoming_bound: usize,
+        b64: bool,
     ) -> (Arc<Shared>, Incoming) {
+        let protocol = session.protocol();
         let shared = Arc::new(Shared {
             sid,
+            protocol,
+            b64,
             core: Mutex::new(session),
             changed: Notify::new(),
             timer: Notify::new(),
@@ -356,6 +367,12 @@ impl Socket {
     /// The session id.
     pub fn sid(&self) -> Sid {
         self.shared.sid
+    }
+
+    /// The Engine.IO protocol revision the client speaks (v3 only with
+    /// [`EngineConfig::allow_eio3`](crate::EngineConfig::allow_eio3)).
+    pub fn protocol(&self) -> Protocol {
+        self.shared.protocol
     }
 
     /// The transport the session is on now.

@@ -18,6 +18,11 @@ fn engineio_payload() {
 }
 
 #[test]
+fn engineio_payload_v3() {
+    replay("engineio_payload_v3", engineio::fuzzing::check_payload_v3);
+}
+
+#[test]
 fn session_engine_only() {
     replay("session", engineio::fuzzing::check_session);
 }
@@ -41,4 +46,27 @@ fn volatile_batch_over_bound() {
         .collect();
     assert!(!h.send_volatile(batch));
     assert_eq!(h.queued_len(), 0);
+}
+
+/// The harness drives a v3 session (script config bit 4) in the v3 forms: a client ping in a
+/// length-prefixed body is answered with a pong, and without pings the session closes after
+/// interval + timeout (300 + 200 ms); an XHR2 body (first byte 0 or 1) is read as such.
+#[test]
+fn v3_session_harness() {
+    use engineio::{Message, Packet};
+    let mut h = engineio::fuzzing::SessionHarness::with_protocol(false, 8, true);
+    h.advance(300);
+    assert!(h.post_begin());
+    assert!(h.post_body(b"1:2").is_empty());
+    assert!(h.get_begin());
+    assert_eq!(h.get_take(), Some(vec![Packet::Pong { probe: false }]));
+    assert!(h.post_begin());
+    assert_eq!(
+        h.post_body(b"\x00\x02\xff4a\x01\x02\xff\x04\x09"),
+        vec![Message::from("a"), Message::from(vec![9u8])]
+    );
+    h.advance(499);
+    assert!(!h.is_closed());
+    h.advance(1);
+    assert!(h.is_closed());
 }

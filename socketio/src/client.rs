@@ -111,6 +111,34 @@ enum Decision {
     Invalid(&'static str),
 }
 
+/// Splits a Socket.IO v2 client's namespace into its path and its query as
+/// an object: `/custom?token=abc&n=1` → `/custom`, `{"token":"abc","n":"1"}`.
+///
+/// The reference (`packages/socket.io/lib/client.ts`, `ondecoded`) runs
+/// `url.parse(packet.nsp, true)` on every packet of a protocol 3 connection
+/// and takes the query as the CONNECT's auth; a key given twice becomes an
+/// array of its values, as Node's `querystring` does.
+fn split_v3_nsp(nsp: String) -> (String, Value) {
+    let Some((path, query)) = nsp.split_once('?') else {
+        return (nsp, Value::Object(Default::default()));
+    };
+    let mut auth = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let v = Value::String(v.into_owned());
+        match auth.get_mut(k.as_ref()) {
+            Some(Value::Array(values)) => values.push(v),
+            Some(first) => {
+                let first = first.take();
+                auth.insert(k.into_owned(), Value::Array(vec![first, v]));
+            }
+            None => {
+                auth.insert(k.into_owned(), v);
+            }
+        }
+    }
+    (path.to_owned(), Value::Object(auth))
+}
+
 fn decide(client: &Client, bp: BinaryPacket) -> Decision {
     let BinaryPacket {
         packet,
@@ -123,10 +151,19 @@ fn decide(client: &Client, bp: BinaryPacket) -> Decision {
         data,
         ..
     } = packet;
+    let (nsp, v3_auth) = if client.esock.protocol() == engineio::Protocol::V3 {
+        let (nsp, auth) = split_v3_nsp(nsp);
+        (nsp, Some(auth))
+    } else {
+        (nsp, None)
+    };
     match kind {
+        // A v2 CONNECT has no payload: its auth is the namespace's query.
         PacketType::Connect => Decision::Queue(Job::Connect {
             nsp,
-            auth: data.unwrap_or_else(|| Value::Object(Default::default())),
+            auth: v3_auth
+                .or(data)
+                .unwrap_or_else(|| Value::Object(Default::default())),
         }),
         PacketType::Disconnect => Decision::Queue(Job::Disconnect { nsp }),
         PacketType::Event | PacketType::BinaryEvent => {
@@ -219,11 +256,13 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
             Packet::connect_error(&nsp, "Invalid namespace", None),
         );
     };
-    let recovery = io.config.connection_state_recovery.clone();
-    // Connection state recovery: a `pid` and an `offset` of a kept session.
-    // Taken under the ordering lock, with the log's newest offset at that
-    // moment (`mark`): what is emitted from then until the socket joins is
-    // read after the mark when it joins (see `join`).
+    let v3 = client.esock.protocol() == engineio::Protocol::V3;
+    // Connection state recovery: a `pid` and an `offset` of a kept session
+    // (v2 clients get no pid, so they cannot recover). Taken under the
+    // ordering lock, with the log's newest offset at that moment (`mark`):
+    // what is emitted from then until the socket joins is read after the
+    // mark when it joins (see `join`).
+    let recovery = io.config.connection_state_recovery.clone().filter(|_| !v3);
     let restored = recovery.as_ref().and_then(|_| {
         let pid = auth.get("pid")?.as_str()?;
         let offset = auth.get("offset")?.as_str()?;
@@ -235,7 +274,19 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
             .unwrap_or_else(|| offset.to_owned());
         Some((session, missed, mark))
     });
-    let handshake = Handshake::new(client.esock.handshake(), auth);
+    let mut handshake = Handshake::new(client.esock.handshake(), auth);
+    handshake.protocol = client.esock.protocol();
+    // A v2 client computes its socket's id itself: the Engine.IO sid on `/`,
+    // `<nsp>#<sid>` elsewhere (the reference's socket.ts constructor, for
+    // `client.conn.protocol === 3`). Our socket ids are session-id shaped, so
+    // a v3 socket's id is the Engine.IO sid on every namespace, and on a
+    // custom namespace it also joins the room `<nsp>#<sid>`: rooms the client
+    // addresses by its own `socket.id` reach it.
+    let id = if v3 {
+        client.esock.sid()
+    } else {
+        SocketId::generate()
+    };
     let (socket, recovered) = match restored {
         Some((session, missed, mark)) => (
             Socket::restored(ns.clone(), client.clone(), handshake, &session),
@@ -245,7 +296,7 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
                 mark,
             }),
         ),
-        None => (Socket::new(ns.clone(), client.clone(), handshake), None),
+        None => (Socket::new(ns.clone(), client.clone(), handshake, id), None),
     };
     // Cleans up on every path that does not join, cancellation included.
     let mut connecting = Connecting {
@@ -266,7 +317,13 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     for mw in middlewares {
         if let Err(e) = mw(socket.clone()).await {
             tracing::info!(sid = %client.esock.sid(), %nsp, message = %e.message, "connection refused by middleware");
-            return send_packet(client, Packet::connect_error(&nsp, &e.message, e.data));
+            let mut refusal = Packet::connect_error(&nsp, &e.message, e.data);
+            if v3 {
+                // Protocol v4's ERROR carries `err.data || err.message`
+                // (the reference's namespace.ts `_add`, protocol 3).
+                refusal.data = Some(e_data_or_message(refusal.data.take()));
+            }
+            return send_packet(client, refusal);
         }
     }
     let Some(missed) = join(client, &ns, &socket, recovered.as_ref()) else {
@@ -322,7 +379,11 @@ fn join(
     });
     socket.set_connected();
     ns.insert_socket(socket.clone());
+    let v3 = client.esock.protocol() == engineio::Protocol::V3;
     let mut rooms = vec![socket.id().as_str().to_owned()];
+    if v3 && ns.name != "/" {
+        rooms.push(format!("{}#{}", ns.name, socket.id()));
+    }
     if let Some(r) = recovered {
         rooms.extend(r.rooms.iter().cloned());
     }
@@ -330,10 +391,13 @@ fn join(
     client.insert(socket.clone());
     client.joined.store(true, Ordering::Release);
     let reply = match socket.pid() {
-        Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid }),
-        None => serde_json::json!({ "sid": socket.id().as_str() }),
+        // Protocol v4 (v2 clients): a plain `40` / `40/nsp,` (the
+        // reference's socket.ts `_onconnect`).
+        _ if v3 => None,
+        Some(pid) => Some(serde_json::json!({ "sid": socket.id().as_str(), "pid": pid })),
+        None => Some(serde_json::json!({ "sid": socket.id().as_str() })),
     };
-    send_packet(client, Packet::connect(ns.name.as_str(), Some(reply)));
+    send_packet(client, Packet::connect(ns.name.as_str(), reply));
     let mut replayed = 0;
     if let Some(r) = recovered {
         for packet in r.missed.iter().chain(tail.iter().flatten()) {
@@ -342,6 +406,25 @@ fn join(
         }
     }
     Some(replayed)
+}
+
+/// The v3 ERROR payload of a middleware refusal: the error's data if it is
+/// truthy in JavaScript's sense, its message (a JSON string) otherwise
+/// (`err.data || err.message`); `body` is the v5 `{"message", "data"?}` object.
+fn e_data_or_message(body: Option<Value>) -> Value {
+    let truthy = |v: &Value| match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    };
+    match body {
+        Some(Value::Object(mut m)) => match m.remove("data") {
+            Some(data) if truthy(&data) => data,
+            _ => m.remove("message").unwrap_or(Value::Null),
+        },
+        other => other.unwrap_or(Value::Null),
+    }
 }
 
 /// A socket between CONNECT and joining (see `IoInner::namespace_for`).
@@ -390,6 +473,16 @@ pub(crate) async fn run(
     // Boxed, and dropped once a namespace is joined: most of a connection's
     // life needs no connect timer.
     let mut connect_deadline = Some(Box::pin(tokio::time::sleep(connect_timeout)));
+    // A Socket.IO v2 client sends no CONNECT for `/`: the reference connects
+    // it as soon as the Engine.IO handshake is done, with auth `{}`
+    // (`packages/socket.io/lib/index.ts`, `onconnection`: `if (conn.protocol
+    // === 3) client.connect("/")`).
+    if client.esock.protocol() == engineio::Protocol::V3 {
+        queue.push_back(Job::Connect {
+            nsp: "/".to_owned(),
+            auth: Value::Object(Default::default()),
+        });
+    }
     let mut invalid = false;
 
     loop {
@@ -472,5 +565,41 @@ pub(crate) async fn run(
             tokio::join!(f, close);
         }
         None => close.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn v3_namespace_query_is_the_auth() {
+        assert_eq!(
+            split_v3_nsp("/custom?token=abc&n=1".to_owned()),
+            ("/custom".to_owned(), json!({"token": "abc", "n": "1"}))
+        );
+        assert_eq!(
+            split_v3_nsp("/a?k=1&k=2&k=3&e=%C3%A9+x".to_owned()),
+            ("/a".to_owned(), json!({"k": ["1", "2", "3"], "e": "é x"}))
+        );
+        assert_eq!(split_v3_nsp("/".to_owned()), ("/".to_owned(), json!({})));
+        assert_eq!(split_v3_nsp("/b?".to_owned()), ("/b".to_owned(), json!({})));
+    }
+
+    #[test]
+    fn v3_refusal_carries_data_or_message() {
+        let refusal = |data| Packet::connect_error("/mw", "Not authorized", data).data;
+        assert_eq!(
+            e_data_or_message(refusal(Some(json!({"reason": "x"})))),
+            json!({"reason": "x"})
+        );
+        assert_eq!(e_data_or_message(refusal(None)), json!("Not authorized"));
+        for falsy in [json!(0), json!(""), json!(false), Value::Null] {
+            assert_eq!(
+                e_data_or_message(refusal(Some(falsy))),
+                json!("Not authorized")
+            );
+        }
     }
 }

@@ -30,8 +30,15 @@ pub struct Handshake {
     pub url: String,
     /// The decoded query of the Engine.IO handshake request, every pair in order.
     pub query: Vec<(String, String)>,
-    /// The CONNECT packet's auth payload (`{}` if none).
+    /// The CONNECT packet's auth payload (`{}` if none). For a Socket.IO v2
+    /// client (Engine.IO v3), the query of its namespace CONNECT as an object
+    /// of strings (`{}` for `/`, which it joins without a CONNECT).
     pub auth: Value,
+    /// The Engine.IO revision of the client's connection:
+    /// [`Protocol::V3`](engineio::Protocol::V3) for Socket.IO v2 clients
+    /// (served with [`EngineConfig::allow_eio3`](engineio::EngineConfig::allow_eio3)),
+    /// [`Protocol::V4`](engineio::Protocol::V4) otherwise.
+    pub protocol: engineio::Protocol,
 }
 
 impl Handshake {
@@ -50,6 +57,7 @@ impl Handshake {
             url: req.uri.to_string(),
             query: req.query_pairs().to_vec(),
             auth,
+            protocol: engineio::Protocol::V4,
         }
     }
 
@@ -280,6 +288,7 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
             auth: json!({"token": "abc"}),
+            protocol: engineio::Protocol::V4,
         }
     }
 

@@ -231,21 +231,22 @@ fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Socket {
-    pub(crate) fn new(ns: Arc<NsInner>, client: Arc<Client>, handshake: Handshake) -> Socket {
+    /// A new socket with id `id` (fresh and random for v4 clients; the
+    /// Engine.IO sid for v3 ones, see `client::connect`).
+    pub(crate) fn new(
+        ns: Arc<NsInner>,
+        client: Arc<Client>,
+        handshake: Handshake,
+        id: SocketId,
+    ) -> Socket {
+        // A v2 client's CONNECT reply carries no pid, so it cannot recover.
         let pid = ns
             .config
             .connection_state_recovery
             .as_ref()
+            .filter(|_| handshake.protocol == engineio::Protocol::V4)
             .map(|_| SocketId::generate().as_str().to_owned());
-        Self::build(
-            ns,
-            client,
-            handshake,
-            SocketId::generate(),
-            pid,
-            Value::Null,
-            false,
-        )
+        Self::build(ns, client, handshake, id, pid, Value::Null, false)
     }
 
     /// A socket that takes back a kept session (connection state recovery).

@@ -74,7 +74,11 @@ impl SocketIo {
             stats.rooms += adapter
                 .rooms()
                 .iter()
-                .filter(|r| !SocketId::parse(r).is_some_and(|id| ids.contains(&id)))
+                // A socket's own room, and a v2 client's `<nsp>#<id>` one.
+                .filter(|r| {
+                    let id = r.rsplit_once('#').map_or(r.as_str(), |(_, id)| id);
+                    !SocketId::parse(id).is_some_and(|id| ids.contains(&id))
+                })
                 .count();
             stats.recovery_sessions += adapter.kept_sessions();
             stats.recovery_packets += adapter.kept_packets();

@@ -7,6 +7,7 @@
 //!                    [--recovery-duration ms]   (connection state recovery on, default app)
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
+//!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
 //! conformance-server --app client-suites [--port-a 3000] [--port-b 3210] [--log-level info]
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
@@ -51,6 +52,8 @@ struct Args {
     shutdown_timeout: u64,
     /// The Socket.IO packet parser (`--parser json|msgpack`).
     parser: socketio::Parser,
+    /// Serve Engine.IO v3 clients too (`--allow-eio3`, a flag without value).
+    allow_eio3: bool,
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -85,9 +88,14 @@ fn parse_args() -> Result<Args, String> {
         redis: None,
         shutdown_timeout: 10_000,
         parser: socketio::Parser::Json,
+        allow_eio3: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--allow-eio3" {
+            args.allow_eio3 = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
@@ -147,6 +155,7 @@ fn engine_app(args: &Args) -> Result<EngineIo, engineio::Error> {
         .ping_timeout(Duration::from_millis(args.ping_timeout))
         .max_payload(args.max_payload)
         .shutdown_timeout(Duration::from_millis(args.shutdown_timeout))
+        .allow_eio3(args.allow_eio3)
         .cors(Cors::any());
     EngineIo::new(config, |socket, mut incoming| async move {
         while let Some(msg) = incoming.recv().await {
@@ -241,6 +250,7 @@ async fn main() -> std::process::ExitCode {
                     .ping_timeout(Duration::from_millis(args.ping_timeout))
                     .max_payload(args.max_payload)
                     .shutdown_timeout(Duration::from_millis(args.shutdown_timeout))
+                    .allow_eio3(args.allow_eio3)
                     .cors(Cors::any()),
             )
             .connect_timeout(Duration::from_millis(args.connect_timeout))

@@ -7,6 +7,36 @@ pub(crate) use session::{
     Conn, GetError, MESSAGE_OVERHEAD, PostError, Session, Timings, WsOutput, message_cost,
 };
 
+/// The Engine.IO protocol revision a session speaks, from the handshake's
+/// `EIO` query parameter.
+///
+/// v3 (served only with [`EngineConfig::allow_eio3`](crate::EngineConfig::allow_eio3))
+/// differs from v4 on the wire (facts from the reference server,
+/// `packages/engine.io/lib/socket.ts`, `transports/polling.ts`,
+/// `parser-v3/index.ts`): polling payloads are length-prefixed
+/// (see [`PayloadV3`](crate::PayloadV3)), binary packets carry their type
+/// (`b4<base64>` in text, a leading `0x04` byte in binary), and the heartbeat
+/// is reversed: the client pings, the server answers pong and closes the
+/// session after `ping_interval + ping_timeout` without a ping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Engine.IO v3 (`EIO=3`; Socket.IO v2 clients).
+    V3,
+    /// Engine.IO v4 (`EIO=4`; Socket.IO v3 and v4 clients).
+    V4,
+}
+
+impl Protocol {
+    /// The revision number (`3` or `4`), as in the `EIO` query parameter.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::V3 => 3,
+            Protocol::V4 => 4,
+        }
+    }
+}
+
 /// The transport a session is currently on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

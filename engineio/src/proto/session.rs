@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{CloseReason, Transport};
+use super::{CloseReason, Protocol, Transport};
 use crate::packet::{Message, Packet};
 
 /// How long after `2probe` a pending GET is released with `6`.
@@ -83,6 +83,11 @@ enum Heartbeat {
     PingAt(Instant),
     /// A ping is out; the session dies at this instant without a pong.
     PongBy(Instant),
+    /// Engine.IO v3: the client pings; the session dies at this instant
+    /// without one (`resetPingTimeout` in the reference's
+    /// `packages/engine.io/lib/socket.ts`: `pingInterval + pingTimeout` for
+    /// protocol 3, restarted by each ping only).
+    ClientPingBy(Instant),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +150,7 @@ pub(crate) enum WsOutput {
 #[derive(Debug)]
 pub(crate) struct Session {
     timings: Timings,
+    protocol: Protocol,
     transport: Transport,
     state: State,
     heartbeat: Heartbeat,
@@ -167,15 +173,35 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A new session on `transport`. The open packet is the first queued packet.
+    /// A new Engine.IO v4 session on `transport`. The open packet is the first queued packet.
+    #[cfg(test)]
     pub(crate) fn new(now: Instant, transport: Transport, open: Packet, timings: Timings) -> Self {
+        Self::with_protocol(now, transport, Protocol::V4, open, timings)
+    }
+
+    /// A new session of `protocol` on `transport`. The open packet is the
+    /// first queued packet.
+    pub(crate) fn with_protocol(
+        now: Instant,
+        transport: Transport,
+        protocol: Protocol,
+        open: Packet,
+        timings: Timings,
+    ) -> Self {
         let mut outbox = VecDeque::new();
         outbox.push_back(open);
+        let heartbeat = match protocol {
+            Protocol::V3 => {
+                Heartbeat::ClientPingBy(now + timings.ping_interval + timings.ping_timeout)
+            }
+            Protocol::V4 => Heartbeat::PingAt(now + timings.ping_interval),
+        };
         let mut s = Session {
             timings,
+            protocol,
             transport,
             state: State::Open,
-            heartbeat: Heartbeat::PingAt(now + timings.ping_interval),
+            heartbeat,
             probe: None,
             ws_conn: None,
             next_conn: 0,
@@ -207,6 +233,10 @@ impl Session {
 
     pub(crate) fn transport(&self) -> Transport {
         self.transport
+    }
+
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -326,6 +356,27 @@ impl Session {
         }
         match packet {
             Packet::Message(m) => return Some(m),
+            Packet::Ping { .. } if self.protocol == Protocol::V3 => {
+                // v3: the client pings, the server answers `3` (no data:
+                // `sendPacket("pong")` in the reference's socket.ts) and
+                // restarts the timeout. At most one pong waits in the queue,
+                // so a client that pings without polling cannot pile them up.
+                self.heartbeat = Heartbeat::ClientPingBy(
+                    now + self.timings.ping_interval + self.timings.ping_timeout,
+                );
+                if !self
+                    .outbox
+                    .iter()
+                    .any(|p| matches!(p, Packet::Pong { probe: false }))
+                {
+                    self.outbox.push_back(Packet::Pong { probe: false });
+                }
+            }
+            Packet::Pong { .. } if self.protocol == Protocol::V3 => {
+                // "invalid heartbeat direction" in the reference's socket.ts.
+                tracing::debug!("v3 client sent a pong (invalid heartbeat direction)");
+                self.close_now(CloseReason::TransportError);
+            }
             Packet::Pong { .. } => {
                 // The next ping comes `ping_interval` after the pong.
                 self.heartbeat = Heartbeat::PingAt(now + self.timings.ping_interval);
@@ -641,7 +692,7 @@ impl Session {
     /// The next instant at which [`handle_timeout`](Self::handle_timeout) has work.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let hb = match self.heartbeat {
-            Heartbeat::PingAt(t) | Heartbeat::PongBy(t) => t,
+            Heartbeat::PingAt(t) | Heartbeat::PongBy(t) | Heartbeat::ClientPingBy(t) => t,
         };
         match self.state {
             State::Closed(_) => None,
@@ -700,7 +751,7 @@ impl Session {
                 }
                 self.heartbeat = Heartbeat::PongBy(now + self.timings.ping_timeout);
             }
-            Heartbeat::PongBy(t) if now >= t => {
+            Heartbeat::PongBy(t) | Heartbeat::ClientPingBy(t) if now >= t => {
                 self.close_now(CloseReason::PingTimeout);
             }
             _ => {}
@@ -836,6 +887,72 @@ mod tests {
         s.handle_packet(t0, Conn::Polling, Packet::Close);
         assert_eq!(s.take_get(Instant::now()), Some(vec![Packet::Noop]));
         assert_eq!(s.close_reason(), Some(CloseReason::TransportClose));
+    }
+
+    fn v3_polling(now: Instant) -> Session {
+        let mut s =
+            Session::with_protocol(now, Transport::Polling, Protocol::V3, open(), timings());
+        s.begin_get().unwrap();
+        assert_eq!(s.take_get(now), Some(vec![open()]));
+        s
+    }
+
+    #[test]
+    fn v3_client_pings_server_pongs_and_times_out_without_pings() {
+        let t0 = Instant::now();
+        let mut s = v3_polling(t0);
+        // The server never pings: its only timer is the client's deadline,
+        // ping_interval + ping_timeout (300 + 200 ms).
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(500)));
+        let t1 = t0 + Duration::from_millis(300);
+        advance(&mut s, t0, t1);
+        assert!(!s.is_closed());
+        assert_eq!(
+            s.handle_packet(t1, Conn::Polling, Packet::Ping { probe: false }),
+            None
+        );
+        // A second ping before the poll does not queue a second pong.
+        s.handle_packet(t1, Conn::Polling, Packet::Ping { probe: false });
+        s.begin_get().unwrap();
+        assert_eq!(s.take_get(t1), Some(vec![Packet::Pong { probe: false }]));
+        assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_millis(500)));
+        // Messages do not count as liveness; only pings do.
+        s.handle_packet(t1, Conn::Polling, Packet::Message(msg("x")));
+        advance(&mut s, t1, t1 + Duration::from_millis(499));
+        assert!(!s.is_closed());
+        advance(&mut s, t1, t1 + Duration::from_millis(500));
+        assert_eq!(s.take_close_event(), Some(CloseReason::PingTimeout));
+    }
+
+    #[test]
+    fn v3_pong_from_the_client_is_a_protocol_error() {
+        let t0 = Instant::now();
+        let mut s = v3_polling(t0);
+        s.handle_packet(t0, Conn::Polling, Packet::Pong { probe: false });
+        assert_eq!(s.close_reason(), Some(CloseReason::TransportError));
+    }
+
+    #[test]
+    fn v3_upgrade_releases_the_poll_with_a_noop() {
+        let t0 = Instant::now();
+        let mut s = v3_polling(t0);
+        s.begin_get().unwrap();
+        let ws = s.start_probe(t0).unwrap();
+        s.handle_packet(t0, Conn::Ws(ws), Packet::Ping { probe: true });
+        assert_eq!(
+            s.take_ws(t0, ws),
+            WsOutput::Packets(vec![Packet::Pong { probe: true }])
+        );
+        s.handle_timeout(t0 + NOOP_DELAY);
+        assert_eq!(s.take_get(t0 + NOOP_DELAY), Some(vec![Packet::Noop]));
+        s.handle_packet(t0, Conn::Ws(ws), Packet::Upgrade);
+        assert_eq!(s.transport(), Transport::WebSocket);
+        // Pings now come on the WebSocket and are answered there.
+        s.handle_packet(t0, Conn::Ws(ws), Packet::Ping { probe: false });
+        assert_eq!(
+            s.take_ws(t0, ws),
+            WsOutput::Packets(vec![Packet::Pong { probe: false }])
+        );
     }
 
     #[test]

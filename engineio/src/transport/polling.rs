@@ -9,7 +9,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use crate::error::HandshakeError;
 use crate::packet::Packet;
 use crate::payload::{Payload, encode_payload};
-use crate::proto::{CloseReason, Conn, GetError, PostError};
+use crate::payload_v3::{BINARY_CONTENT_TYPE, PayloadV3, PayloadV3Format, encode_payload_v3};
+use crate::proto::{CloseReason, Conn, GetError, PostError, Protocol};
 use crate::service::{ResponseBody, error_response, plain_response};
 use crate::socket::{Received, Shared, now};
 
@@ -48,6 +49,43 @@ pub(crate) fn payload_response(packets: &[Packet]) -> Response<ResponseBody> {
     res
 }
 
+/// The body of a GET in the session's protocol: v4 as [`payload_response`];
+/// v3 length-prefixed, in the XHR2 binary framing (`application/octet-stream`)
+/// when it holds binary and the client did not ask for `b64`
+/// (`doWrite` in the reference's `packages/engine.io/lib/transports/polling.ts`
+/// picks the content type from the encoded payload's type).
+pub(crate) fn respond(shared: &Shared, packets: &[Packet]) -> Response<ResponseBody> {
+    if shared.protocol == Protocol::V4 {
+        return payload_response(packets);
+    }
+    let (body, format) = encode_payload_v3(packets, shared.b64);
+    let mut res = Response::new(Full::new(body));
+    let h = res.headers_mut();
+    let content_type = match format {
+        PayloadV3Format::Binary => HeaderValue::from_static(BINARY_CONTENT_TYPE),
+        _ => HeaderValue::from_static("text/plain; charset=UTF-8"),
+    };
+    h.insert(header::CONTENT_TYPE, content_type);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The packets of a POST body, decoded lazily in the session's framing.
+enum Items {
+    V4(Payload),
+    V3(PayloadV3),
+}
+
+impl Iterator for Items {
+    type Item = Result<Packet, crate::error::DecodeError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Items::V4(p) => p.next(),
+            Items::V3(p) => p.next(),
+        }
+    }
+}
+
 /// A GET on an existing polling session: holds until there is something to send.
 pub(crate) async fn get(shared: Arc<Shared>) -> Response<ResponseBody> {
     match shared.with(|s| s.begin_get()) {
@@ -72,7 +110,7 @@ pub(crate) async fn get(shared: Arc<Shared>) -> Response<ResponseBody> {
             guard.active = false;
             // Draining may have finished a close or freed the queue.
             shared.wake();
-            return payload_response(&packets);
+            return respond(&shared, &packets);
         }
         changed.await;
     }
@@ -103,12 +141,14 @@ where
         Err(PostError::Closed) => return error_response(HandshakeError::UnknownSid),
     }
     let _guard = PostGuard(&shared);
-    // v4 bodies are text; a binary content type is refused (as the reference does).
-    if req
+    // v4 bodies are text; a binary content type is refused (as the reference
+    // does). v3 bodies with it are XHR2 binary payloads (`isBinary` in the
+    // reference's polling.ts `onDataRequest`).
+    let binary = req
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"))
-    {
+        .is_some_and(|v| v.as_bytes().starts_with(BINARY_CONTENT_TYPE.as_bytes()));
+    if binary && shared.protocol == Protocol::V4 {
         tracing::warn!(sid = %shared.sid, "binary content type on a v4 POST; closing");
         shared.with_wake(|s| s.close_now(CloseReason::TransportError));
         return error_response(HandshakeError::BadRequest);
@@ -146,7 +186,12 @@ where
         }
     };
     let tx = shared.incoming_sender();
-    for item in Payload::new(body) {
+    let items = match shared.protocol {
+        Protocol::V3 if binary => Items::V3(PayloadV3::new(body, PayloadV3Format::Binary)),
+        Protocol::V3 => Items::V3(PayloadV3::new(body, PayloadV3Format::Text)),
+        _ => Items::V4(Payload::new(body)),
+    };
+    for item in items {
         match item {
             Ok(packet) => {
                 let msg = shared.with(|s| s.handle_packet(now(), Conn::Polling, packet));
@@ -159,6 +204,10 @@ where
                     tx.send(received).await;
                 }
             }
+            // The session closes with a parse error. (For v3 the reference
+            // answers such a POST 200 `ok` after closing, `onDataRequest` in
+            // its polling.ts; we answer 400 for both revisions, so the client
+            // learns of it from this response rather than from its next one.)
             Err(e) => {
                 tracing::warn!(sid = %shared.sid, error = %e, "undecodable polling payload; closing");
                 shared.with_wake(|s| s.handle_decode_error(Conn::Polling));

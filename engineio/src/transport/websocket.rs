@@ -16,7 +16,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::batched_read::BatchedRead;
 use crate::packet::{Message, Packet, Str};
-use crate::proto::{CloseReason, Conn, WsOutput};
+use crate::payload_v3::{binary_frame_v3, decode_binary_packet_v3, decode_packet_v3};
+use crate::proto::{CloseReason, Conn, Protocol, WsOutput};
 use crate::socket::{Received, Shared, now, run_timer};
 use crate::tasks::TaskSet;
 
@@ -82,10 +83,51 @@ pub(crate) async fn refuse(on: OnUpgrade, max_payload: usize) {
     }
 }
 
-fn frame(p: Packet) -> WsMessage {
+/// What a WebSocket connection does besides moving packets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WsRole {
+    /// This task also drives the session's timers (a session opened on a
+    /// WebSocket, which has no other task for them).
+    pub(crate) timers: bool,
+    /// v3 only: the WebSocket's request asked for `b64=1` (a client with
+    /// `forceBase64`), so binary goes as `b4<base64>` text frames: the
+    /// reference decides `supportsBinary` per transport from the query of
+    /// the request that made it (`packages/engine.io/lib/transport.ts`).
+    pub(crate) b64: bool,
+}
+
+/// The frame of a packet: v4 binary messages as raw binary frames, v3 ones
+/// with their leading type byte `0x04`, or as `b4<base64>` text for a `b64`
+/// client (`encodePacket` of the reference's
+/// `packages/engine.io/lib/parser-v3/index.ts`); text packets alike in both.
+fn frame(p: Packet, protocol: Protocol, b64: bool) -> WsMessage {
     match p {
+        Packet::Message(Message::Binary(b)) if protocol == Protocol::V3 && b64 => {
+            WsMessage::Text(crate::payload_v3::base64_text_v3(&b))
+        }
+        Packet::Message(Message::Binary(b)) if protocol == Protocol::V3 => {
+            WsMessage::Binary(binary_frame_v3(&b))
+        }
         Packet::Message(Message::Binary(b)) => WsMessage::Binary(b),
         other => WsMessage::Text(other.to_text_frame()),
+    }
+}
+
+/// Decodes a received frame in the session's protocol: in v3 a text frame
+/// may be `b4<base64>` and a binary frame starts with the type byte.
+fn decode_frame(msg: WsMessage, protocol: Protocol) -> Option<Result<Packet, crate::DecodeError>> {
+    match (msg, protocol) {
+        (WsMessage::Text(t), Protocol::V3) => {
+            Some(decode_packet_v3(Str::from_utf8_bytes(t).into_bytes()))
+        }
+        // `b<base64>` is a binary message in a text frame too (what a
+        // client with `forceBase64` sends), as in a polling payload.
+        (WsMessage::Text(t), _) => Some(Packet::decode_polling_item(
+            Str::from_utf8_bytes(t).into_bytes(),
+        )),
+        (WsMessage::Binary(b), Protocol::V3) => Some(decode_binary_packet_v3(b)),
+        (WsMessage::Binary(b), _) => Some(Ok(Packet::decode_binary(b))),
+        _ => None,
     }
 }
 
@@ -114,9 +156,7 @@ enum ReadEnd {
     TooBig,
 }
 
-/// Runs WebSocket `conn` of a session until it is closed. With `timers`,
-/// this task also drives the session's timers (a session opened on a
-/// WebSocket, which has no other task for them).
+/// Runs WebSocket `conn` of a session until it is closed (see [`WsRole`]).
 #[allow(clippy::too_many_arguments)] // two call sites, both in service.rs
 pub(crate) async fn run(
     shared: Arc<Shared>,
@@ -125,9 +165,10 @@ pub(crate) async fn run(
     max_payload: usize,
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
-    timers: bool,
+    role: WsRole,
     tasks: TaskSet,
 ) {
+    let timers = role.timers;
     let upgrading = upgrade(on, max_payload);
     tokio::pin!(upgrading);
     let ws = if timers {
@@ -144,10 +185,10 @@ pub(crate) async fn run(
     // would otherwise be kept for the connection's whole life.
     match ws {
         Some(Ws::Tcp(ws)) => {
-            tasks.spawn(drive(shared, conn, ws, open, headers, timers));
+            tasks.spawn(drive(shared, conn, ws, open, headers, role));
         }
         Some(Ws::Other(ws)) => {
-            tasks.spawn(drive(shared, conn, ws, open, headers, timers));
+            tasks.spawn(drive(shared, conn, ws, open, headers, role));
         }
         None => {
             shared
@@ -163,10 +204,11 @@ async fn drive<S>(
     ws: WebSocketStream<S>,
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
-    timers: bool,
+    role: WsRole,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let WsRole { timers, b64 } = role;
     tracing::debug!(sid = %shared.sid, conn, "websocket open");
     open.fetch_add(1, Ordering::Relaxed);
     let _count = CountGuard(open);
@@ -176,13 +218,12 @@ async fn drive<S>(
     let reader = async {
         loop {
             let packet = match stream.next().await {
-                Some(Ok(WsMessage::Text(t))) => {
-                    // `b<base64>` is a binary message in a text frame too (what a
-                    // client with `forceBase64` sends), as in a polling payload.
-                    let text = Str::from_utf8_bytes(t);
-                    Packet::decode_polling_item(text.into_bytes())
+                Some(Ok(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
+                    match decode_frame(m, shared.protocol) {
+                        Some(p) => p,
+                        None => continue,
+                    }
                 }
-                Some(Ok(WsMessage::Binary(b))) => Ok(Packet::decode_binary(b)),
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
                 Some(Ok(WsMessage::Close(_))) | None => {
                     shared.with_wake(|s| {
@@ -251,7 +292,7 @@ async fn drive<S>(
             };
             let n = packets.len();
             for p in packets {
-                if sink.feed(frame(p)).await.is_err() {
+                if sink.feed(frame(p, shared.protocol, b64)).await.is_err() {
                     return None;
                 }
             }
