@@ -275,6 +275,11 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     drop(connecting);
     let reply = match socket.pid() {
         Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid }),
+        // socket.io `lib/socket.ts` `_onconnect`: `{ sid, pid }` with `pid` undefined
+        // without recovery, which JSON drops and the msgpack parser writes (d4 00 00).
+        None if io.config.parser == Parser::Msgpack => {
+            serde_json::json!({ "sid": socket.id().as_str(), "pid": crate::msgpack::undefined() })
+        }
         None => serde_json::json!({ "sid": socket.id().as_str() }),
     };
     send_packet(client, Packet::connect(&nsp, Some(reply)));
