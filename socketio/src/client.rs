@@ -395,6 +395,14 @@ fn join(
         // reference's socket.ts `_onconnect`).
         _ if v3 => None,
         Some(pid) => Some(serde_json::json!({ "sid": socket.id().as_str(), "pid": pid })),
+        // socket.io `lib/socket.ts` `_onconnect`: `{ sid, pid }` with `pid` undefined
+        // without recovery, which JSON drops and the msgpack parser writes (d4 00 00).
+        None if client.io.config.parser == crate::config::Parser::Msgpack => {
+            Some(serde_json::json!({
+                "sid": socket.id().as_str(),
+                "pid": crate::msgpack::undefined()
+            }))
+        }
         None => Some(serde_json::json!({ "sid": socket.id().as_str() })),
     };
     send_packet(client, Packet::connect(ns.name.as_str(), reply));

@@ -78,6 +78,13 @@ pub enum Parser {
     /// is one binary message holding a MessagePack map `{type, nsp, data, id}`,
     /// binary values inline (see [`packet::decode_msgpack`](crate::packet::decode_msgpack)).
     /// Over polling, each travels as a `b<base64>` packet.
+    ///
+    /// Received binary values reach handlers as with the JSON parser (placeholders in
+    /// [`Args::values`](crate::Args::values), bytes in [`Args::binary`](crate::Args::binary)).
+    /// A JavaScript `undefined` argument is kept as the
+    /// [`msgpack::undefined`](crate::msgpack::undefined) marker, so it goes back as
+    /// `undefined` when re-emitted; typed handlers read it as `null` / `None`. A client's
+    /// `Date` arrives as its ISO-8601 text.
     Msgpack,
 }
 

@@ -123,9 +123,11 @@ fn integer(v: &Value) -> Option<u64> {
 }
 
 impl BinaryPacket {
-    /// Encodes the packet as the msgpack parser does: one MessagePack map
-    /// `{type, data?, id?, nsp}` (the key order of the reference server's packets), binary
-    /// values as `bin`, BINARY_EVENT / BINARY_ACK written as EVENT / ACK.
+    /// Encodes the packet as the msgpack parser does: one MessagePack map, binary values as
+    /// `bin`, BINARY_EVENT / BINARY_ACK written as EVENT / ACK, with the keys in the order of
+    /// the reference server's packet objects (socket.io `lib/socket.ts`, `lib/client.ts`), so
+    /// the bytes are those Node writes: `{type, data, id?, nsp}` for an event,
+    /// `{id, type, data, nsp}` for an ack, `{type, nsp, data}` for CONNECT_ERROR.
     ///
     /// ```
     /// use socketio::packet::{BinaryPacket, decode_msgpack, Limits};
@@ -149,23 +151,43 @@ impl BinaryPacket {
     /// As [`BinaryPacket::encode_msgpack`].
     pub fn encode_msgpack_into(&self, out: &mut Vec<u8>) -> Result<(), MsgpackError> {
         let p = &self.packet;
-        let kind: u8 = match p.kind {
-            PacketType::BinaryEvent => PacketType::Event as u8,
-            PacketType::BinaryAck => PacketType::Ack as u8,
-            other => other as u8,
+        let kind = match p.kind {
+            PacketType::BinaryEvent => PacketType::Event,
+            PacketType::BinaryAck => PacketType::Ack,
+            other => other,
         };
         let fields = 2 + u32::from(p.data.is_some()) + u32::from(p.id.is_some());
         // Writing into a Vec cannot fail.
         let _ = rmp::encode::write_map_len(out, fields);
-        write_key(out, "type");
-        let _ = rmp::encode::write_uint(out, u64::from(kind));
-        if let Some(data) = &p.data {
-            write_key(out, "data");
-            msgpack::encode_into(out, data, &self.attachments)?;
+        let write_id = |out: &mut Vec<u8>| {
+            if let Some(id) = p.id {
+                write_key(out, "id");
+                let _ = rmp::encode::write_uint(out, id);
+            }
+        };
+        let write_data = |out: &mut Vec<u8>| match &p.data {
+            Some(data) => {
+                write_key(out, "data");
+                msgpack::encode_into(out, data, &self.attachments)
+            }
+            None => Ok(()),
+        };
+        // socket.ts `ack()`: `{ id, type: ACK, data }`.
+        if kind == PacketType::Ack {
+            write_id(out);
         }
-        if let Some(id) = p.id {
-            write_key(out, "id");
-            let _ = rmp::encode::write_uint(out, id);
+        write_key(out, "type");
+        let _ = rmp::encode::write_uint(out, u64::from(kind as u8));
+        if kind == PacketType::ConnectError {
+            // client.ts `_doConnect`: `{ type: CONNECT_ERROR, nsp, data }`.
+            write_key(out, "nsp");
+            let _ = rmp::encode::write_str(out, &p.nsp);
+            return write_data(out);
+        }
+        write_data(out)?;
+        // socket.ts `emit()`: `{ type: EVENT, data }`, then `id`; `packet()` adds `nsp` last.
+        if kind != PacketType::Ack {
+            write_id(out);
         }
         write_key(out, "nsp");
         let _ = rmp::encode::write_str(out, &p.nsp);
@@ -261,7 +283,7 @@ mod tests {
             5,
         );
         let bytes = p.encode_msgpack().unwrap();
-        assert_eq!(&bytes[..7], [0x84, 0xa4, b't', b'y', b'p', b'e', 0x03]);
+        assert_eq!(&bytes[..4], [0x84, 0xa2, b'i', b'd']);
         assert!(bytes.windows(3).any(|w| w == [0xc4, 1, 7]));
         assert_eq!(dec(&bytes).unwrap(), p);
         // CONNECT_ERROR {message} on the refused namespace.
@@ -274,7 +296,25 @@ mod tests {
         assert_eq!(
             bp.encode_msgpack().unwrap(),
             seed("connect-error"),
-            "as socket.io-msgpack-parser writes it"
+            "as the reference server writes it"
+        );
+        let ack = BinaryPacket::ack(
+            "/",
+            json!(["answer", {"_placeholder": true, "num": 0}]),
+            vec![Bytes::from_static(&[9, 8])],
+            7,
+        );
+        assert_eq!(ack.encode_msgpack().unwrap(), seed("ack-binary"));
+        let reply = BinaryPacket {
+            packet: Packet::connect(
+                "/",
+                Some(json!({"sid": "abcdefghijklmnopqrst", "pid": undefined()})),
+            ),
+            attachments: Vec::new(),
+        };
+        assert_eq!(
+            reply.encode_msgpack().unwrap(),
+            seed("connect-reply-no-pid")
         );
     }
 
@@ -344,7 +384,7 @@ mod tests {
 
         #[test]
         fn mutated_seeds_hold_the_fuzz_properties(
-            which in 0usize..17,
+            which in 0usize..18,
             at in proptest::num::usize::ANY,
             byte in proptest::num::u8::ANY,
             cut in proptest::num::usize::ANY,
