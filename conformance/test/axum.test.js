@@ -167,7 +167,7 @@ describe('axum example: HTTP compression of polling responses', () => {
     });
   }
 
-  test('never on WebSocket', async () => {
+  test('the same payload over WebSocket (frames: no HTTP compression there)', async () => {
     const socket = await connectSio(server, '/', { transports: ['websocket'] });
     assert.equal(await ack(socket, 'big', BIG), 'x'.repeat(BIG));
   });
