@@ -82,6 +82,8 @@ describe('axum example: plain routes beside Socket.IO', () => {
       socket.emit('chat', `hi from ${name}`);
       assert.deepEqual(await nextEvent(other, 'chat'), [{ from: `nick-${name}`, text: `hi from ${name}` }]);
       assert.equal(socket.io.engine.transport.name, name === 'polling' ? 'polling' : 'websocket');
+      // axum's peer address reaches the handshake through a map_request layer.
+      assert.equal(await socket.timeout(TIMEOUT).emitWithAck('whereami'), '127.0.0.1');
     });
   }
 });
