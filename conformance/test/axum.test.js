@@ -122,6 +122,13 @@ describe('axum example: serveClient', () => {
     });
   }
 
+  test('compressed when the request accepts it (the official bundle, gzip)', async () => {
+    const res = await rawGet(`${server.url}/socket.io/socket.io.min.js`, { 'accept-encoding': 'gzip' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-encoding'], 'gzip');
+    assert.ok(zlib.gunzipSync(res.body).equals(fs.readFileSync(path.join(CLIENT_DIST, 'socket.io.min.js'))));
+  });
+
   test('a matching If-None-Match gets 304', async () => {
     for (const tag of [`"${CLIENT_VERSION}"`, `W/"${CLIENT_VERSION}"`]) {
       const res = await rawGet(`${server.url}/socket.io/socket.io.min.js`, { 'if-none-match': tag });
