@@ -82,6 +82,8 @@ describe('axum example: plain routes beside Socket.IO', () => {
       socket.emit('chat', `hi from ${name}`);
       assert.deepEqual(await nextEvent(other, 'chat'), [{ from: `nick-${name}`, text: `hi from ${name}` }]);
       assert.equal(socket.io.engine.transport.name, name === 'polling' ? 'polling' : 'websocket');
+      // axum's peer address reaches the handshake through a map_request layer.
+      assert.equal(await socket.timeout(TIMEOUT).emitWithAck('whereami'), '127.0.0.1');
     });
   }
 });
@@ -119,6 +121,13 @@ describe('axum example: serveClient', () => {
       assert.equal(res.headers['cache-control'], 'public, max-age=0');
     });
   }
+
+  test('compressed when the request accepts it (the official bundle, gzip)', async () => {
+    const res = await rawGet(`${server.url}/socket.io/socket.io.min.js`, { 'accept-encoding': 'gzip' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-encoding'], 'gzip');
+    assert.ok(zlib.gunzipSync(res.body).equals(fs.readFileSync(path.join(CLIENT_DIST, 'socket.io.min.js'))));
+  });
 
   test('a matching If-None-Match gets 304', async () => {
     for (const tag of [`"${CLIENT_VERSION}"`, `W/"${CLIENT_VERSION}"`]) {
@@ -167,7 +176,7 @@ describe('axum example: HTTP compression of polling responses', () => {
     });
   }
 
-  test('never on WebSocket', async () => {
+  test('the same payload over WebSocket (frames: no HTTP compression there)', async () => {
     const socket = await connectSio(server, '/', { transports: ['websocket'] });
     assert.equal(await ack(socket, 'big', BIG), 'x'.repeat(BIG));
   });

@@ -53,6 +53,32 @@ impl HttpCompression {
     }
 }
 
+impl HttpCompression {
+    /// Compresses a response as polling responses are: a `200` body of at
+    /// least [`threshold`](Self::threshold) bytes, gzip'd or deflated as the
+    /// request's `Accept-Encoding` prefers (with `Content-Encoding` and
+    /// `Vary: Accept-Encoding`); anything else is returned unchanged. Used by
+    /// `socketio` for the client bundle; usable for your own responses.
+    ///
+    /// ```
+    /// # async fn f() {
+    /// use engineio::{HttpCompression, ResponseBody};
+    /// let mut req = http::HeaderMap::new();
+    /// req.insert("accept-encoding", http::HeaderValue::from_static("gzip"));
+    /// let res = http::Response::new(ResponseBody::from("x".repeat(4096)));
+    /// let res = HttpCompression::default().compress(&req, res).await;
+    /// assert_eq!(res.headers()["content-encoding"], "gzip");
+    /// # }
+    /// ```
+    pub async fn compress(
+        &self,
+        request_headers: &HeaderMap,
+        res: Response<ResponseBody>,
+    ) -> Response<ResponseBody> {
+        maybe_compress(self, negotiate(request_headers), res).await
+    }
+}
+
 /// A content coding the server can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Coding {

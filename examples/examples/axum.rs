@@ -13,10 +13,11 @@
 //! ```
 //! then open http://127.0.0.1:3000 (the page loads `/socket.io/socket.io.min.js`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -115,6 +116,10 @@ fn socket_io(stats: Stats, client_dir: Option<String>) -> Result<SocketIo, socke
             let nick = s.extensions().get::<Nick>().map(|n| n.0);
             let _ = s.emit("you-are", &nick);
         });
+        // The peer address (see `peer_address` below for how it gets there).
+        socket.on("whereami", |s: Socket, (): (), ack: AckSender| async move {
+            let _ = ack.send(&s.handshake().address.map(|a| a.ip().to_string()));
+        });
         // A large answer (a compressed polling response): `n` bytes of text.
         socket.on("big", |_s: Socket, n: usize, ack: AckSender| async move {
             let _ = ack.send(&"x".repeat(n.min(1_000_000)));
@@ -142,6 +147,15 @@ async fn stats_route(State(stats): State<Stats>) -> Json<Value> {
     }))
 }
 
+/// axum's peer address (from `into_make_service_with_connect_info`) handed
+/// to the engine in the form it reads (`Handshake::address`).
+async fn peer_address(mut req: Request) -> Request {
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        req.extensions_mut().insert(engineio::ConnectInfo(addr));
+    }
+    req
+}
+
 fn app(io: &SocketIo, stats: Stats) -> Router {
     let cors = CorsLayer::new()
         .allow_origin([HeaderValue::from_static(APP_ORIGIN)])
@@ -152,9 +166,11 @@ fn app(io: &SocketIo, stats: Stats) -> Router {
         .route("/api/stats", get(stats_route))
         .with_state(stats)
         // Inner to outer: compression on the routes only (polling responses
-        // are compressed by the engine), then Socket.IO, CORS for both, trace.
+        // are compressed by the engine), then Socket.IO, the peer address for
+        // it, CORS for both, trace.
         .layer(CompressionLayer::new())
         .layer(io.layer())
+        .layer(axum::middleware::map_request(peer_address))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
 }
@@ -199,7 +215,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    axum::serve(listener, app(&io, stats))
+    let app = app(&io, stats).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     io.shutdown();

@@ -249,8 +249,10 @@ impl SocketIoConfig {
     /// the files without one) and `304 Not Modified` on a matching
     /// `If-None-Match`. The files are read once, by
     /// [`SocketIo::new`](crate::SocketIo::new) / `build()`, which fails if
-    /// the directory holds none of them. They are sent uncompressed (put a
-    /// compression layer in front for that).
+    /// the directory holds none of them. With
+    /// [`EngineConfig::http_compression`](engineio::EngineConfig::http_compression)
+    /// on (the default) they are sent gzip'd or deflated when the request
+    /// accepts it.
     ///
     /// ```no_run
     /// use socketio::{SocketIo, SocketIoConfig};

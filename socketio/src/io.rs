@@ -471,7 +471,11 @@ impl SocketIo {
     {
         if let Some(files) = &self.inner.client_files {
             if let Some(res) = files.answer(&self.inner.config.engine.path, &req) {
-                return res;
+                // Compressed like polling responses (Node compresses it too).
+                return match &self.inner.config.engine.http_compression {
+                    Some(c) => c.compress(req.headers(), res).await,
+                    None => res,
+                };
             }
         }
         self.engine().handle(req).await

@@ -83,9 +83,27 @@ impl SocketIo {
     /// A tested stack (`tests/tower.rs`): `TraceLayer` → `CorsLayer` →
     /// `io.layer()` → `CompressionLayer` → routes.
     ///
-    /// The peer address of a connection (`Handshake::address`) comes from the
-    /// [`engineio::ConnectInfo`] request extension, which axum does not set;
-    /// insert it with a small middleware if you need it.
+    /// The peer address of a connection ([`Handshake::address`](crate::Handshake::address))
+    /// comes from the [`engineio::ConnectInfo`] request extension, which axum
+    /// does not set; serve with `into_make_service_with_connect_info::<SocketAddr>()`
+    /// and copy it outside `io.layer()` (as the `axum` example does):
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use axum::extract::{ConnectInfo, Request};
+    ///
+    /// async fn peer_address(mut req: Request) -> Request {
+    ///     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+    ///         req.extensions_mut().insert(engineio::ConnectInfo(addr));
+    ///     }
+    ///     req
+    /// }
+    /// # fn app(io: socketio::SocketIo) -> axum::Router {
+    /// axum::Router::new()
+    ///     .layer(io.layer())
+    ///     .layer(axum::middleware::map_request(peer_address))
+    /// # }
+    /// ```
     pub fn layer(&self) -> SocketIoLayer {
         SocketIoLayer { io: self.clone() }
     }

@@ -110,6 +110,46 @@ async fn bundle_files_with_types_etag_and_304() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_are_compressed_when_the_request_accepts_it() {
+    let dir = bundle_dir("gzip", Some("4.8.4"));
+    let big = format!("/* big */{}", "var a = 1;\n".repeat(500));
+    std::fs::write(dir.join("socket.io.js"), &big).unwrap();
+    let addr = serve(SocketIoConfig::default().serve_client(&dir)).await;
+    let res = http_raw(
+        addr,
+        "GET",
+        "/socket.io/socket.io.js",
+        &[("Accept-Encoding", "gzip")],
+        b"",
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-encoding"), Some("gzip"));
+    assert_eq!(res.header("etag"), Some("\"4.8.4\""));
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&res.body[..]), &mut out)
+        .unwrap();
+    assert_eq!(out, big);
+    // Not asked, or compression off: as it is.
+    let res = http_raw(addr, "GET", "/socket.io/socket.io.js", &[], b"").await;
+    assert_eq!(res.header("content-encoding"), None);
+    assert_eq!(res.text(), big);
+    let engine = SocketIoConfig::default().engine.http_compression(None);
+    let off = SocketIoConfig::default().serve_client(&dir).engine(engine);
+    let addr = serve(off).await;
+    let res = http_raw(
+        addr,
+        "GET",
+        "/socket.io/socket.io.js",
+        &[("Accept-Encoding", "gzip")],
+        b"",
+    )
+    .await;
+    assert_eq!(res.header("content-encoding"), None);
+    assert_eq!(res.text(), big);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_package_json_the_etag_is_a_content_hash() {
     let dir = bundle_dir("hash", None);
     let addr = serve(SocketIoConfig::default().serve_client(&dir)).await;
