@@ -44,7 +44,7 @@ async function connectAll(server, perMode) {
 
 describe('graceful shutdown (SIGTERM → io.close())', () => {
   test('every client gets io server disconnect, pending acks on both sides fail, the process exits promptly with no task left', async () => {
-    const server = await startServer(['--shutdown-timeout', '8000']);
+    const server = await startServer(['--shutdown-timeout', '8000', '--shutdown-mode', 'goodbye']);
     const clients = await connectAll(server, 4);
     // Load: each client has a stream of messages in flight to it and from it.
     for (const { socket } of clients) {
@@ -78,13 +78,12 @@ describe('graceful shutdown (SIGTERM → io.close())', () => {
   });
 
   test('a handler that never returns is cut at the deadline: the exit stays bounded', async () => {
-    const server = await startServer(['--shutdown-timeout', '1500']);
+    const server = await startServer(['--shutdown-timeout', '1500', '--shutdown-mode', 'goodbye']);
     const clients = await connectAll(server, 1);
     const reasons = clients.map(({ mode, socket }) => disconnectReason(socket).then((r) => [mode, r]));
     // The first client's connection is stuck in a handler that never returns.
     const stuck = clients[0].socket.timeout(60000).emitWithAck('hang', 1).then(() => 'answered', (e) => e.message);
-    // Let the server start that handler (an ack round trip on another client proves the server is past it).
-    await clients[1].socket.emitWithAck('echo', 1);
+    await until(() => server.stdout.includes('hang: handler started'), { what: 'the hanging handler to start' });
 
     const { code, tookMs } = await terminate(server);
     assert.equal(code, 0, `exit code (stderr: ${server.stderrTail()})`);

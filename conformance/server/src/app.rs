@@ -213,8 +213,10 @@ fn test_events(io: &SocketIo, socket: &Socket, reasons: &Reasons) {
     );
     // Never answers: a pending client ack, and a handler still running at
     // shutdown (which the graceful close cuts at its deadline).
-    socket.on("hang", |_s: Socket, _: Value, _ack: AckSender| {
-        std::future::pending::<()>()
+    socket.on("hang", |_s: Socket, _: Value, _ack: AckSender| async {
+        // The shutdown test waits for this line before it signals.
+        println!("hang: handler started");
+        std::future::pending::<()>().await
     });
     socket.on(
         "disconnect-me",

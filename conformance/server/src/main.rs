@@ -8,6 +8,7 @@
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
+//!                    [--shutdown-timeout 10000] [--shutdown-mode drop|goodbye]  (on SIGTERM)
 //! conformance-server --app client-suites [--port-a 3000] [--port-b 3210] [--log-level info]
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
@@ -50,6 +51,11 @@ struct Args {
     redis: Option<String>,
     /// Bound of the graceful close on SIGTERM (`--shutdown-timeout ms`).
     shutdown_timeout: u64,
+    /// On SIGTERM, `goodbye` (`SocketIo::close`: every client gets a
+    /// DISCONNECT, `io server disconnect`, and does not reconnect) or `drop`
+    /// (the default: transports dropped, as Node's `io.close()`, so clients
+    /// reconnect to the restarted server); both bounded and leaving no task.
+    goodbye: bool,
     /// The Socket.IO packet parser (`--parser json|msgpack`).
     parser: socketio::Parser,
     /// Serve Engine.IO v3 clients too (`--allow-eio3`, a flag without value).
@@ -87,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
         recovery_ms: None,
         redis: None,
         shutdown_timeout: 10_000,
+        goodbye: false,
         parser: socketio::Parser::Json,
         allow_eio3: false,
     };
@@ -113,6 +120,11 @@ fn parse_args() -> Result<Args, String> {
             "--port-b" => args.port_b = value.parse().map_err(|e| bad(&e))?,
             "--recovery-duration" => args.recovery_ms = Some(value.parse().map_err(|e| bad(&e))?),
             "--redis" => args.redis = Some(value),
+            "--shutdown-mode" => match value.as_str() {
+                "drop" => args.goodbye = false,
+                "goodbye" => args.goodbye = true,
+                _ => return Err(format!("unknown shutdown mode {value} (drop or goodbye)")),
+            },
             "--shutdown-timeout" => {
                 args.shutdown_timeout = value.parse().map_err(|e| bad(&e))?;
             }
@@ -297,12 +309,18 @@ async fn main() -> std::process::ExitCode {
             }
         })
     };
-    // On SIGTERM: both servers close gracefully (Socket.IO clients get a
-    // DISCONNECT, `io server disconnect`), bounded by --shutdown-timeout.
+    // On SIGTERM: both servers close, bounded by --shutdown-timeout; the
+    // Socket.IO clients get a goodbye or see their transport drop (see Args).
     let close = {
-        let (engine, io) = (engine.clone(), io.clone());
+        let (engine, io, goodbye) = (engine.clone(), io.clone(), args.goodbye);
         async move {
-            tokio::join!(engine.close(), io.close());
+            let io_close = async {
+                if !goodbye {
+                    io.shutdown();
+                }
+                io.close().await;
+            };
+            tokio::join!(engine.close(), io_close);
         }
     };
     let options = engineio::ServeOptions::default()

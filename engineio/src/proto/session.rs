@@ -293,7 +293,14 @@ impl Session {
         if self.state != State::Open {
             return;
         }
-        self.probe = None;
+        // An upgrade probe stays until the session is closed, as in the
+        // reference (its probe transport is closed on the socket's `close`):
+        // a client that was pausing its polling for the upgrade finishes the
+        // upgrade (`5` on the probe) once the pending GET brought what was
+        // queued, and the close then comes on the WebSocket. Closing the probe
+        // at once left the official client with a failed probe and its polling
+        // paused for good: it never saw the close (about one run in three of
+        // 'disconnect-me' close=true over polling+upgrade).
         self.state = State::Closing {
             reason,
             deadline: now + self.timings.close_wait,
@@ -953,6 +960,34 @@ mod tests {
             s.take_ws(t0, ws),
             WsOutput::Packets(vec![Packet::Pong { probe: false }])
         );
+    }
+
+    /// Regression: a graceful close while the client probes an upgrade (and
+    /// pauses its polling for it) closed the probe at once; the official client
+    /// then kept its polling paused and never saw the close. The probe now
+    /// stays: the pending GET brings what was queued, the client finishes the
+    /// upgrade, and the close comes on the WebSocket.
+    #[test]
+    fn a_graceful_close_keeps_the_upgrade_probe_until_the_close_is_delivered() {
+        let t0 = Instant::now();
+        let mut s = polling(t0);
+        s.begin_get().unwrap();
+        let ws = s.start_probe(t0).unwrap();
+        s.handle_packet(t0, Conn::Ws(ws), Packet::Ping { probe: true });
+        assert_eq!(
+            s.take_ws(t0, ws),
+            WsOutput::Packets(vec![Packet::Pong { probe: true }])
+        );
+        s.send([msg("41")].into_iter()).unwrap();
+        s.close_gracefully(t0, CloseReason::ForcedClose);
+        // The probe is still open, and the pending GET gets the queue.
+        assert_eq!(s.take_ws(t0, ws), WsOutput::Idle);
+        assert_eq!(s.take_get(t0), Some(vec![Packet::Message(msg("41"))]));
+        // The client finishes its upgrade; the close comes on the WebSocket.
+        s.handle_packet(t0, Conn::Ws(ws), Packet::Upgrade);
+        assert_eq!(s.transport(), Transport::WebSocket);
+        assert_eq!(s.take_ws(t0, ws), WsOutput::Close(Vec::new()));
+        assert_eq!(s.close_reason(), Some(CloseReason::ForcedClose));
     }
 
     #[test]
