@@ -293,6 +293,15 @@ pub fn decode_with(
     Ok((v, rd.bins))
 }
 
+/// The attachments that the placeholders of `v` name, in order of appearance,
+/// with the placeholders renumbered to match: binary values that were decoded
+/// outside `v` (in parts of a message that are then ignored) are left out.
+pub fn keep_referenced(v: &mut Value, bins: &[Bytes]) -> Vec<Bytes> {
+    let mut keep = Vec::new();
+    renumber(v, bins, &mut keep);
+    keep
+}
+
 /// Renumbers the placeholders of `v` in order of appearance, moving the
 /// attachments they name from `bins` to `keep`.
 fn renumber(v: &mut Value, bins: &[Bytes], keep: &mut Vec<Bytes>) {

@@ -86,9 +86,17 @@ pub fn decode_msgpack(input: &[u8], limits: &Limits) -> Result<BinaryPacket, Par
         })?),
     };
 
-    let data = defined(map.remove("data"));
+    let mut data = defined(map.remove("data"));
     // isDataValid, per type (plus the JSON path's event-name rules).
     validate_payload(kind, data.as_ref())?;
+    // Binary values in keys the parser ignores (`options`, unknown ones) are
+    // not the packet's: only what `data` names is kept (found by fuzzing: such
+    // a packet was a BINARY_EVENT with attachments nothing referred to).
+    let attachments = match data.as_mut() {
+        _ if attachments.is_empty() => attachments,
+        Some(d) => msgpack::keep_referenced(d, &attachments),
+        None => Vec::new(),
+    };
 
     let kind = match kind {
         PacketType::Event if !attachments.is_empty() => PacketType::BinaryEvent,
