@@ -5,6 +5,13 @@
 #   bench/run.sh --quick    1 round, small counts (smoke test, ~1 min; exits 1
 #                           if any run lost or corrupted a message)
 #   bench/run.sh --rounds 5 --servers "ours socketioxide" --scenarios "fanout rooms"
+#   bench/run.sh --threads 2 --output bench/results/BENCHMARKS-2threads.md
+#
+# --threads N: the Rust servers' runtime gets N worker threads
+# (TOKIO_WORKER_THREADS). With 1 (the default) the server is pinned to CPU 0
+# and the load generator to CPU 1; with more, neither is pinned: the server
+# may use both cores and the load generator shares them (compare the server
+# CPU per message with the 1-thread run, and the throughput).
 #
 # The codec table comes from the last `cargo bench` in bench/codec, if any
 # (bench/target/criterion); the profile notes from bench/profile.md.
@@ -23,6 +30,7 @@ QUICK=0
 SERVERS="ours socketioxide node"
 SCENARIOS="connect-1000 connect-5000 echo fanout rooms"
 OUT="$ROOT/BENCHMARKS.md"
+THREADS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; ROUNDS=1 ;;
@@ -30,6 +38,7 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --output) OUT=$2; shift ;;
+    --threads) THREADS=$2; shift ;;
     *) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
   esac
   shift
@@ -44,6 +53,9 @@ else
   # fanout / rooms run (~1 s for the Rust servers, ~10 s for Node).
   BCAST_CLIENTS=1000; BURSTS=10; SETTLE=2
 fi
+
+export TOKIO_WORKER_THREADS=$THREADS
+if [ "$THREADS" = 1 ]; then SERVER_CPUS=0; LOADGEN_CPUS=1; else SERVER_CPUS=0-1; LOADGEN_CPUS=0-1; fi
 
 # Enough file descriptors for 5000 connections on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -80,9 +92,9 @@ start_server() { # name port
   # would be taken for this server's.
   rm -f "$log"
   case "$1" in
-    ours) taskset -c 0 "$OURS_BIN" --port "$2" --log-level warn >"$log" 2>&1 & ;;
-    socketioxide) taskset -c 0 "$SX_BIN" --port "$2" >"$log" 2>&1 & ;;
-    node) taskset -c 0 node "$BENCH/servers/node/server.js" --port "$2" >"$log" 2>&1 & ;;
+    ours) taskset -c "$SERVER_CPUS" "$OURS_BIN" --port "$2" --log-level warn >"$log" 2>&1 & ;;
+    socketioxide) taskset -c "$SERVER_CPUS" "$SX_BIN" --port "$2" >"$log" 2>&1 & ;;
+    node) taskset -c "$SERVER_CPUS" node "$BENCH/servers/node/server.js" --port "$2" >"$log" 2>&1 & ;;
     *) echo "run.sh: unknown server $1" >&2; return 1 ;;
   esac
   SERVER_PID=$!
@@ -127,7 +139,7 @@ run_one() { # server scenario round
     return 0
   fi
   local line
-  line=$(taskset -c 1 "$LOADGEN" --addr "127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
+  line=$(taskset -c "$LOADGEN_CPUS" "$LOADGEN" --addr "127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
     --label "$server" --round "$round" --payload 100 "${args[@]}" || true)
   stop_server
   if [ -z "$line" ]; then
@@ -148,7 +160,7 @@ for round in $(seq "$ROUNDS"); do
 done
 echo "run.sh: done in $(( $(date +%s) - START )) s" >&2
 
-NOTES="Date: $(date -u '+%Y-%m-%d %H:%M UTC'). Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), Linux $(uname -r), Node $(node --version), $(rustc --version | cut -d' ' -f1-2); shared, noisy 2-core VM (other builds ran at the same time); ratios from one run."
+NOTES="Date: $(date -u '+%Y-%m-%d %H:%M UTC'). Rust servers' worker threads: $THREADS ($([ "$THREADS" = 1 ] && echo "server pinned to CPU 0, load generator to CPU 1" || echo "server and load generator unpinned, sharing both cores")). Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), Linux $(uname -r), Node $(node --version), $(rustc --version | cut -d' ' -f1-2); shared, noisy 2-core VM (other builds ran at the same time); ratios from one run."
 "$REPORT" --input "$RESULTS" --output "$OUT" --command "$CMD" --notes "$NOTES" --raw "bench/$RAW" --profile "$BENCH/profile.md" \
   --codec "$BENCH/target/criterion"
 echo "run.sh: wrote $OUT" >&2

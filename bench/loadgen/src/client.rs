@@ -73,14 +73,48 @@ impl Client {
     /// TCP connect, WebSocket upgrade, read the Engine.IO open packet, send
     /// the Socket.IO CONNECT `40` for `/`, wait for `40{"sid":...}`.
     pub async fn connect(addr: &str) -> Result<Client, String> {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("tcp connect: {e}"))?;
+        Client::connect_from(addr, None, READ_BUF).await
+    }
+
+    /// [`Client::connect`] from the local address `source` (any port), if
+    /// given: one loopback address has ~28 000 ephemeral ports towards one
+    /// server address, so C100K spreads its clients over 127.0.0.x. `buf`
+    /// is the initial read buffer (it grows for larger frames).
+    pub async fn connect_from(
+        addr: &str,
+        source: Option<std::net::IpAddr>,
+        buf: usize,
+    ) -> Result<Client, String> {
+        let tcp = match source {
+            None => TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("tcp connect: {e}"))?,
+            Some(ip) => {
+                let remote: std::net::SocketAddr =
+                    addr.parse().map_err(|e| format!("--addr {addr}: {e}"))?;
+                let sock = if ip.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()
+                } else {
+                    tokio::net::TcpSocket::new_v6()
+                }
+                .map_err(|e| format!("socket: {e}"))?;
+                // Pick the port at connect time, by the whole 4-tuple: a
+                // bind to port 0 alone searches for a port no socket of this
+                // address uses (slow with thousands bound, and it limits one
+                // source address to the ephemeral range once, not per server).
+                bind_address_no_port(&sock);
+                sock.bind(std::net::SocketAddr::new(ip, 0))
+                    .map_err(|e| format!("bind {ip}: {e}"))?;
+                sock.connect(remote)
+                    .await
+                    .map_err(|e| format!("tcp connect from {ip}: {e}"))?
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let seed = KEY_SEED.fetch_add(0x6d2b_79f5, std::sync::atomic::Ordering::Relaxed);
         let mut client = Client {
             tcp,
-            buf: vec![0; READ_BUF],
+            buf: vec![0; buf.max(64)],
             start: 0,
             end: 0,
             frag: Vec::new(),
@@ -91,7 +125,10 @@ impl Client {
         client.upgrade(addr).await?;
         let open = client.recv().await?;
         if !(open.starts_with(b"0{") && contains(open, b"\"sid\"")) {
-            return Err(format!("expected an Engine.IO open packet, got {}", show(open)));
+            return Err(format!(
+                "expected an Engine.IO open packet, got {}",
+                show(open)
+            ));
         }
         client.send("40").await?;
         loop {
@@ -331,7 +368,12 @@ impl Client {
     /// `expected` arrived, counting into `c` (other messages than the `auth`
     /// event count as corrupt). Stamps `c.last` once per read batch. On an
     /// error `c` holds the counts so far.
-    pub async fn count(&mut self, expected: &[u8], n: usize, c: &mut Counted) -> Result<(), String> {
+    pub async fn count(
+        &mut self,
+        expected: &[u8],
+        n: usize,
+        c: &mut Counted,
+    ) -> Result<(), String> {
         let goal = c.got + n;
         while c.got < goal {
             let before = c.got;
@@ -441,8 +483,16 @@ fn base64(bytes: &[u8]) -> String {
             | u32::from(*c.get(2).unwrap_or(&0));
         s.push(char::from(A[(n >> 18) as usize & 63]));
         s.push(char::from(A[(n >> 12) as usize & 63]));
-        s.push(if c.len() > 1 { char::from(A[(n >> 6) as usize & 63]) } else { '=' });
-        s.push(if c.len() > 2 { char::from(A[n as usize & 63]) } else { '=' });
+        s.push(if c.len() > 1 {
+            char::from(A[(n >> 6) as usize & 63])
+        } else {
+            '='
+        });
+        s.push(if c.len() > 2 {
+            char::from(A[n as usize & 63])
+        } else {
+            '='
+        });
     }
     s
 }
@@ -545,5 +595,23 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foob"), "Zm9vYg==");
         assert_eq!(base64(&[0u8; 16]), "AAAAAAAAAAAAAAAAAAAAAA==");
+    }
+}
+
+/// Sets `IP_BIND_ADDRESS_NO_PORT` (Linux ≥ 4.2) on `sock`; best effort.
+fn bind_address_no_port(sock: &tokio::net::TcpSocket) {
+    use std::os::fd::AsRawFd;
+    const IP_BIND_ADDRESS_NO_PORT: libc::c_int = 24;
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option value of the
+    // size passed.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }

@@ -2,10 +2,10 @@
 //! scenario and prints one JSON line with the result.
 //!
 //! ```text
-//! loadgen --addr 127.0.0.1:PORT --scenario connect|echo|fanout|rooms
+//! loadgen --addr 127.0.0.1:PORT --scenario connect|echo|fanout|rooms|hold
 //!         [--server-pid PID] [--label NAME] [--round R] [--clients N]
 //!         [--concurrency 100] [--payload 100] [--messages 100] [--bursts 1] [--room-size 10]
-//!         [--duration 10] [--warmup 1] [--settle 2] [--timeout 120]
+//!         [--duration 10] [--warmup 1] [--settle 2] [--timeout 120] [--sources 0]
 //! ```
 //! A run that loses or corrupts a message prints `"ok": false` with the
 //! counts; `bench/run.sh` leaves such runs out of the medians.
@@ -13,7 +13,7 @@
 //! # Layout
 //! - `client.rs`: one Engine.IO / Socket.IO client (handshake, pings);
 //! - `procfs.rs`: server RSS and CPU time from /proc, RLIMIT_NOFILE;
-//! - `scenario.rs`: connect, echo, fanout, rooms;
+//! - `scenario.rs`: connect, echo, fanout, rooms, hold (C100K);
 //! - `bin/report.rs`: the JSON lines → BENCHMARKS.md tables.
 
 use std::time::Duration;
@@ -41,6 +41,9 @@ pub struct Args {
     pub warmup: f64,
     pub settle: f64,
     pub timeout: f64,
+    /// `hold`: spread the clients over this many loopback source addresses
+    /// (127.0.0.1, 127.0.0.2, ...); 0 lets the kernel pick.
+    pub sources: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -60,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         warmup: 1.0,
         settle: 2.0,
         timeout: 120.0,
+        sources: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -81,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
             "--warmup" => a.warmup = v.parse().map_err(|e| bad(&e))?,
             "--settle" => a.settle = v.parse().map_err(|e| bad(&e))?,
             "--timeout" => a.timeout = v.parse().map_err(|e| bad(&e))?,
+            "--sources" => a.sources = v.parse().map_err(|e| bad(&e))?,
             other => return Err(format!("unknown flag {other}")),
         }
     }

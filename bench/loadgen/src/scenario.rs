@@ -23,6 +23,7 @@ pub async fn run(args: &Args) -> Result<Value, String> {
         "echo" => echo(args).await,
         "fanout" => fanout(args).await,
         "rooms" => rooms(args).await,
+        "hold" => hold(args).await,
         other => Err(format!("unknown scenario {other:?}")),
     }
 }
@@ -485,4 +486,161 @@ async fn rooms(args: &Args) -> Result<Value, String> {
     }
     let cpu = cpu.since(args.server_pid);
     Ok(delivery_report(n, m, bursts, results, t0, cpu))
+}
+
+/// Read buffer of a `hold` client: enough for the upgrade response and the
+/// small messages of the scenario (it grows for a larger frame).
+const HOLD_READ_BUF: usize = 1024;
+
+/// The loopback source address of client `i` (`--sources` > 0), in turn.
+fn source_of(args: &Args, i: usize) -> Option<std::net::IpAddr> {
+    if args.sources == 0 {
+        return None;
+    }
+    let k = (i % args.sources) as u32 + 1; // 127.0.0.1 ..= 127.0.0.<sources>
+    Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+        0x7f00_0000 | k,
+    )))
+}
+
+/// `hold` (the C100K scenario): `--clients` WebSocket clients connect
+/// (`--concurrency` handshakes in flight, spread over `--sources` loopback
+/// addresses) and stay connected for `--duration` seconds, answering the
+/// server's heartbeat at its default interval; then one more client sends
+/// `ping-all` (1, payload): a single `io.emit` that every client must
+/// receive. Reports the clients lost during the hold (a ping timeout or any
+/// other close), the server's RSS (after connecting, peak and end of the
+/// hold, sampled every 5 s), its CPU during the idle hold, and the time
+/// from that emit to the last client's copy.
+async fn hold(args: &Args) -> Result<Value, String> {
+    let n = args.clients.unwrap_or(10_000);
+    let rss_before = args.server_pid.and_then(rss_bytes);
+    let p = payload("hold-", args.payload);
+    let expected: Arc<[u8]> = format!("42[\"msg\",{p}]").into_bytes().into();
+    let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let emitted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let progress = Arc::new(Notify::new());
+    let permits = Arc::new(Semaphore::new(args.concurrency));
+    // Every client's task ends by this instant at the latest.
+    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout * 0.9);
+    let t0 = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let (addr, source) = (args.addr.clone(), source_of(args, i));
+        let (expected, connected, failed, emitted, progress) = (
+            expected.clone(),
+            connected.clone(),
+            failed.clone(),
+            emitted.clone(),
+            progress.clone(),
+        );
+        // Each client reads (and so answers pings) from the moment it is
+        // connected: a long connect phase must not time the first ones out.
+        tasks.push(tokio::spawn(async move {
+            let c = tokio::time::timeout(
+                OP_TIMEOUT,
+                Client::connect_from(&addr, source, HOLD_READ_BUF),
+            )
+            .await
+            .unwrap_or_else(|_| Err("handshake timed out".into()));
+            drop(permit);
+            let mut c = match c {
+                Ok(c) => c,
+                Err(e) => {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    progress.notify_one();
+                    return (Received::failed(e), false);
+                }
+            };
+            connected.fetch_add(1, Ordering::Relaxed);
+            progress.notify_one();
+            let mut r = Received {
+                c: Counted::default(),
+                error: None,
+            };
+            let res = match timeout_at(deadline, c.count(&expected, 1, &mut r.c)).await {
+                Ok(res) => res,
+                Err(_) => Err("deadline without the emitted message".into()),
+            };
+            // Lost during the hold: closed before the emit was sent.
+            let lost_in_hold = res.is_err() && !emitted.load(Ordering::Relaxed);
+            r.error = res.err();
+            (r, lost_in_hold)
+        }));
+    }
+    while connected.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < n {
+        if timeout_at(deadline, progress.notified()).await.is_err() {
+            break;
+        }
+    }
+    let connect_s = t0.elapsed().as_secs_f64();
+    let connect_failed = failed.load(Ordering::Relaxed);
+    let rss_connected = args.server_pid.and_then(rss_bytes);
+    let cpu = CpuMark::now(args.server_pid);
+    let hold_end = Instant::now() + Duration::from_secs_f64(args.duration);
+    let mut rss_peak = rss_connected;
+    while Instant::now() < hold_end {
+        sleep((hold_end - Instant::now()).min(Duration::from_secs(5))).await;
+        let now = args.server_pid.and_then(rss_bytes);
+        rss_peak = rss_peak.max(now);
+    }
+    let (hold_cpu, own_cpu) = cpu.since(args.server_pid);
+    let rss_end = args.server_pid.and_then(rss_bytes);
+    let mut trigger = Client::connect_from(&args.addr, source_of(args, n), HOLD_READ_BUF).await?;
+    emitted.store(true, Ordering::Relaxed);
+    let t_emit = Instant::now();
+    trigger.send(&format!("42[\"ping-all\",1,{p}]")).await?;
+    let mut own = Counted::default();
+    let trigger_ok = timeout_at(deadline, trigger.count(&expected, 1, &mut own))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let mut received = usize::from(trigger_ok);
+    let (mut lost_in_hold, mut errors, mut first_error, mut last) = (0, 0, None, own.last);
+    let mut corrupt = own.corrupt;
+    for t in tasks {
+        let (r, lost) = t.await.map_err(|e| e.to_string())?;
+        received += r.c.got;
+        corrupt += r.c.corrupt;
+        last = last.max(r.c.last);
+        lost_in_hold += usize::from(lost);
+        if let Some(e) = r.error {
+            errors += 1;
+            first_error.get_or_insert(e);
+        }
+    }
+    let expected_total = n + 1;
+    let emit_ms = last.map(|l| (l - t_emit).as_secs_f64() * 1e3);
+    let per_conn = |rss: Option<u64>| match (rss_before, rss) {
+        (Some(b), Some(a)) => json!((a as f64 - b as f64) / n as f64),
+        _ => Value::Null,
+    };
+    Ok(json!({
+        "ok": connect_failed == 0 && lost_in_hold == 0 && errors == 0 && corrupt == 0
+            && received == expected_total,
+        "clients": n,
+        "sources": args.sources,
+        "connect_s": connect_s,
+        "connect_failed": connect_failed,
+        "hold_s": args.duration,
+        "lost_in_hold": lost_in_hold,
+        "failed_clients": errors,
+        "error": first_error,
+        "corrupt": corrupt,
+        "received": received,
+        "expected": expected_total,
+        "emit_to_all_ms": emit_ms,
+        "rss_before": rss_before,
+        "rss_connected": rss_connected,
+        "rss_peak": rss_peak,
+        "rss_end": rss_end,
+        "rss_per_conn_bytes": per_conn(rss_end),
+        "hold_server_cpu_s": hold_cpu,
+        "loadgen_cpu_s": own_cpu,
+    }))
 }
