@@ -1,0 +1,291 @@
+'use strict';
+// The official Socket.IO Admin UI (`@socket.io/admin-ui` 0.5, its built
+// `ui/dist`), served by this test from an origin of its own and run in
+// headless Chromium, against `conformance-server --admin` (ADMIN_UI_SERVER=node
+// runs the same test against the Node.js reference, admin-ui/node-admin-server.js).
+// It connects, shows the socket counts, the room the regular clients joined and
+// a socket's details, and its disconnect button really disconnects that
+// client; with basic auth it logs in with the right password only.
+// ADMIN_UI_SCREENSHOT=<file.png> saves the dashboard once the counts show.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { io } = require('socket.io-client');
+const ui = require('../admin-ui/support');
+
+const ROOM = 'lobby';
+const REGULAR = 3;
+const PASSWORD = 'correct horse battery staple';
+
+/** Connects an official client to `/` and waits until it runs over WebSocket. */
+async function regularClient(url) {
+  const socket = io(url, { forceNew: true, reconnection: false });
+  socket.reasons = [];
+  socket.on('disconnect', (reason) => socket.reasons.push(reason));
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  const engine = socket.io.engine;
+  if (engine.transport.name !== 'websocket') {
+    await new Promise((resolve) => engine.once('upgrade', resolve));
+  }
+  return socket;
+}
+
+/** Resolves with the reason of the client's next `disconnect`, or fails after `ms`. */
+function nextDisconnect(socket, ms) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(
+      `client ${socket.id} got no disconnect within ${ms} ms`)), ms);
+    socket.once('disconnect', (reason) => {
+      clearTimeout(t);
+      resolve(reason);
+    });
+  });
+}
+
+/**
+ * The dashboard's Namespaces card (from server_stats) as [name, count] rows,
+ * leaving out namespaces without sockets (the servers differ in which empty
+ * namespaces they have created).
+ */
+async function readNamespaces(page) {
+  const t = await ui.readCard(page, 'Namespaces');
+  return t && t[0].filter((r) => r[1] !== '0');
+}
+
+/** rows → {first cell: second cell} */
+const toMap = (rows) => Object.fromEntries(rows.map((r) => [r[0], r[1]]));
+
+describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
+  let uiServer;
+  let browser;
+  let server;
+  let page;
+  /** @type {import('socket.io-client').Socket[]} */
+  let clients = [];
+
+  before(async () => {
+    [uiServer, browser, server] = await Promise.all([
+      ui.startUiServer(),
+      ui.launchBrowser(),
+      ui.startAdminServer(),
+    ]);
+    clients = await Promise.all(Array.from({ length: REGULAR }, () => regularClient(server.url)));
+    await Promise.all(clients.slice(0, 2).map((c) => c.timeout(ui.WAIT).emitWithAck('join', ROOM)));
+    page = await ui.openUi(browser, uiServer.url, server.url);
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    if (browser) await browser.close();
+    if (server) await server.stop();
+    if (uiServer) await uiServer.close();
+  });
+
+  it('connects from another origin and the dashboard counts the sockets and clients', async () => {
+    assert.notEqual(new URL(uiServer.url).origin, new URL(server.url).origin);
+    await ui.submitConnection(page, server.url);
+    await ui.until('status connected', () => ui.connectionStatus(page), (s) => s === 'connected');
+
+    // server_stats: sockets per namespace (the UI's own socket is in /admin).
+    await ui.until(
+      `namespaces with sockets: "/" ${REGULAR} and "/admin" 1`,
+      () => readNamespaces(page),
+      (n) => JSON.stringify(n) === JSON.stringify([['/', String(REGULAR)], ['/admin', '1']]),
+    );
+    // server_stats: Engine.IO clients by transport, all upgraded by now.
+    await ui.until(
+      `clients: ${REGULAR + 1} over WebSocket, 0 over polling`,
+      async () => {
+        const t = await ui.readCard(page, 'Clients');
+        return t && t[0].slice(1).map((r) => [r[0], r[1].split('\n')[0]]);
+      },
+      (rows) => JSON.stringify(rows) ===
+        JSON.stringify([['WebSocket', String(REGULAR + 1)], ['HTTP long-polling', '0']]),
+    );
+    // One server, healthy (it sent server_stats in the last 10 s).
+    await ui.until(
+      'one healthy server',
+      async () => {
+        const t = await ui.readCard(page, 'Servers');
+        return t && t[0].slice(1).map((r) => [r[0], r[1].split('\n')[0]]);
+      },
+      (rows) => JSON.stringify(rows) === JSON.stringify([['HEALTHY', '1'], ['UNHEALTHY', '0']]),
+    );
+    if (process.env.ADMIN_UI_SCREENSHOT) {
+      await page.screenshot({ path: process.env.ADMIN_UI_SCREENSHOT });
+    }
+    assert.deepEqual(page.errors, []);
+  });
+
+  it('the Sockets page lists each socket of a namespace with its transport', async () => {
+    await ui.navigate(page, 'sockets', 'Sockets');
+    const ids = clients.map((c) => c.id).sort();
+    const rows = await ui.until(
+      `the ${REGULAR} regular sockets of "/"`,
+      () => ui.readDataTable(page),
+      (r) => r !== null && JSON.stringify(r.map((x) => x[0]).sort()) === JSON.stringify(ids),
+    );
+    for (const r of rows) {
+      assert.deepEqual(r.slice(1, 3), ['127.0.0.1', 'WebSocket'], `row ${r[0]}`);
+    }
+    // The admin namespace holds the UI's own socket.
+    await ui.selectNamespace(page, '/admin');
+    const admin = await ui.until(
+      'one socket in "/admin"',
+      () => ui.readDataTable(page),
+      (r) => r !== null && r.length === 1 && !ids.includes(r[0][0]),
+    );
+    assert.equal(admin[0][2], 'WebSocket');
+    await ui.selectNamespace(page, '/');
+    await ui.until('back to "/"', () => ui.readDataTable(page), (r) => r !== null && r.length === REGULAR);
+  });
+
+  it('the Rooms page shows the room the regular clients joined', async () => {
+    await ui.navigate(page, 'rooms', 'Rooms');
+    await ui.until(
+      `room "${ROOM}", public, 2 sockets (private rooms hidden)`,
+      () => ui.readDataTable(page),
+      (r) => JSON.stringify(r && r.map((x) => x.slice(0, 3))) ===
+        JSON.stringify([[ROOM, 'PUBLIC', '2']]),
+    );
+  });
+
+  it("a socket's details page shows its id, client, transport, address, rooms and handshake", async () => {
+    const target = clients[0];
+    await ui.navigate(page, 'sockets', 'Sockets');
+    await page.locator('main .v-data-table tbody tr td:first-child', { hasText: target.id }).click();
+    await ui.until('the details page', () => ui.breadcrumbs(page), (b) => b === 'Sockets / Socket details');
+
+    const details = await ui.until('the Details card', () => ui.readCard(page, 'Details'),
+      (t) => t !== null && t.length === 2);
+    const client = toMap(details[0]);
+    const socket = toMap(details[1]);
+    assert.equal(client.ID, target.io.engine.id.slice(0, 12), 'client id = first 12 chars of the Engine.IO id');
+    assert.equal(client.Status, 'CONNECTED');
+    assert.equal(client.Transport, 'WebSocket');
+    assert.equal(client['IP address'], '127.0.0.1');
+    assert.equal(socket.Namespace, '/');
+    assert.equal(socket.ID, target.id);
+    assert.equal(socket.Status, 'CONNECTED');
+    assert.deepEqual(JSON.parse(socket.Data), {});
+    const created = Date.parse(socket['Creation date']);
+    assert.ok(Math.abs(Date.now() - created) < 5 * 60 * 1000,
+      `creation date ${socket['Creation date']} is recent`);
+
+    const rooms = await ui.until('the Rooms card', () => ui.readCard(page, 'Rooms'),
+      (t) => t !== null && t.length === 1);
+    assert.deepEqual(rooms[0].map((r) => r[0]), [target.id, ROOM].sort());
+
+    const request = await ui.readCard(page, 'Initial HTTP request');
+    assert.ok(request && request.length === 2, 'headers and query tables');
+    const headers = toMap(request[0]);
+    const query = toMap(request[1]);
+    assert.equal(headers.host, new URL(server.url).host);
+    assert.equal(query.EIO, '4');
+    assert.equal(query.transport, 'polling');
+  });
+
+  it('the disconnect buttons disconnect that socket, or its whole client (io server disconnect)', async () => {
+    const [kept, other, target] = clients;
+    await ui.navigate(page, 'sockets', 'Sockets');
+    await ui.until('all sockets listed', () => ui.readDataTable(page), (r) => r !== null && r.length === REGULAR);
+    const reason = nextDisconnect(target, ui.WAIT);
+    // The button sits in a clickable row: the UI also opens the socket's details.
+    await page.locator('main .v-data-table tbody tr', { hasText: target.id }).locator('button').click();
+    assert.equal(await reason, 'io server disconnect');
+    if (await ui.breadcrumbs(page) !== 'Sockets') await ui.navigate(page, 'sockets', 'Sockets');
+    await ui.until(
+      'the disconnected socket leaves the list',
+      () => ui.readDataTable(page),
+      (r) => r !== null && r.length === REGULAR - 1 && !r.some((x) => x[0] === target.id),
+    );
+    assert.ok(kept.connected && other.connected, 'the other clients stay connected');
+    assert.deepEqual(kept.reasons, []);
+
+    // The details page's client button: `_disconnect(nsp, true, id)` closes the
+    // whole Engine.IO connection, the socket's other namespaces included.
+    const custom = kept.io.socket('/custom');
+    await new Promise((resolve, reject) => {
+      custom.once('connect', resolve);
+      custom.once('connect_error', reject);
+    });
+    await page.locator('main .v-data-table tbody tr td:first-child', { hasText: kept.id }).click();
+    await ui.until('the details page', () => ui.breadcrumbs(page), (b) => b === 'Sockets / Socket details');
+    const closed = nextDisconnect(kept, ui.WAIT);
+    const customClosed = nextDisconnect(custom, ui.WAIT);
+    const engineClosed = new Promise((resolve) => kept.io.engine.once('close', resolve));
+    const clientStatusRow = page
+      .locator('main .v-card', { has: page.locator('.v-card__title', { hasText: /^Details$/ }) })
+      .locator('table').first().locator('tr', { hasText: 'Status' });
+    await clientStatusRow.locator('button').click();
+    assert.equal(await closed, 'io server disconnect');
+    await customClosed;
+    await engineClosed;
+    await ui.until(
+      'the details page shows the client and socket disconnected',
+      () => ui.readCard(page, 'Details'),
+      (t) => t !== null && t.length === 2 &&
+        toMap(t[0]).Status === 'DISCONNECTED' && toMap(t[1]).Status === 'DISCONNECTED',
+    );
+    assert.ok(other.connected, 'the third client stays connected');
+
+    await ui.navigate(page, '', 'Dashboard');
+    await ui.until(
+      `namespaces with sockets: "/" ${REGULAR - 2} and "/admin" 1 ("/custom" empty again)`,
+      () => readNamespaces(page),
+      (n) => JSON.stringify(n) === JSON.stringify([['/', String(REGULAR - 2)], ['/admin', '1']]),
+    );
+    assert.deepEqual(page.errors, []);
+  });
+});
+
+describe(`Admin UI basic auth against the ${ui.SERVER_KIND} server`, () => {
+  let uiServer;
+  let browser;
+  let server;
+
+  before(async () => {
+    const hash = ui.bcrypt.hashSync(PASSWORD, 10);
+    [uiServer, browser, server] = await Promise.all([
+      ui.startUiServer(),
+      ui.launchBrowser(),
+      ui.startAdminServer(['--admin-user', 'admin', '--admin-password-hash', hash]),
+    ]);
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+    if (uiServer) await uiServer.close();
+  });
+
+  it('a wrong user name shows "Invalid credentials"', async () => {
+    const page = await ui.openUi(browser, uiServer.url, server.url);
+    await ui.submitConnection(page, server.url, { username: 'nobody', password: PASSWORD });
+    await ui.until('the invalid credentials error', () => ui.connectionError(page),
+      (e) => e === 'Invalid credentials');
+    assert.equal(await ui.connectionStatus(page), 'disconnected');
+    await page.context().close();
+  });
+
+  it('a wrong password shows "Invalid credentials"; the right one connects', async () => {
+    const page = await ui.openUi(browser, uiServer.url, server.url);
+    await ui.submitConnection(page, server.url, { username: 'admin', password: 'wrong password' });
+    await ui.until('the invalid credentials error', () => ui.connectionError(page),
+      (e) => e === 'Invalid credentials');
+    assert.equal(await ui.connectionStatus(page), 'disconnected');
+
+
+    await ui.submitConnection(page, server.url, { username: 'admin', password: PASSWORD });
+    await ui.until('status connected', () => ui.connectionStatus(page), (s) => s === 'connected');
+    await ui.until(
+      'the UI\'s own socket counted in "/admin"',
+      () => readNamespaces(page),
+      (n) => JSON.stringify(n) === JSON.stringify([['/admin', '1']]),
+    );
+    assert.deepEqual(page.errors, []);
+  });
+});
