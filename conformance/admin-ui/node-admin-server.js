@@ -11,7 +11,9 @@
 //
 // Prints `listening on 127.0.0.1:PORT` once it accepts connections.
 // Namespaces `/` and `/custom` serve what the test's regular clients use from
-// the Rust app (conformance/server/src/app.rs): `join` (room, ack) joins, acks.
+// the Rust app (conformance/server/src/app.rs), so that both servers send the
+// same events: on connect emit `auth` (the CONNECT auth payload); `message`
+// (args...) → emit `message-back` (args...); `join` (room, ack) joins, acks.
 // CORS reflects any origin with credentials, as `--admin` does on ours (the
 // UI's client connects with `withCredentials: true`).
 
@@ -51,6 +53,8 @@ function main() {
   const io = new Server(httpServer, { cors: { origin: true, credentials: true } });
 
   const onConnection = (socket) => {
+    socket.emit('auth', socket.handshake.auth);
+    socket.on('message', (...args) => socket.emit('message-back', ...args));
     socket.on('join', (room, ack) => {
       socket.join(room);
       if (typeof ack === 'function') ack();

@@ -65,6 +65,8 @@ describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
   let page;
   /** @type {import('socket.io-client').Socket[]} */
   let clients = [];
+  /** The ids of the sockets disconnected from the UI. */
+  const disconnectedIds = [];
 
   before(async () => {
     [uiServer, browser, server] = await Promise.all([
@@ -192,6 +194,7 @@ describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
     const [kept, other, target] = clients;
     await ui.navigate(page, 'sockets', 'Sockets');
     await ui.until('all sockets listed', () => ui.readDataTable(page), (r) => r !== null && r.length === REGULAR);
+    disconnectedIds.push(target.id, kept.id);
     const reason = nextDisconnect(target, ui.WAIT);
     // The button sits in a clickable row: the UI also opens the socket's details.
     await page.locator('main .v-data-table tbody tr', { hasText: target.id }).locator('button').click();
@@ -238,6 +241,53 @@ describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
       () => readNamespaces(page),
       (n) => JSON.stringify(n) === JSON.stringify([['/', String(REGULAR - 2)], ['/admin', '1']]),
     );
+    assert.deepEqual(page.errors, []);
+  });
+
+  it('the Events page shows the live events of a socket (development mode)', async () => {
+    await ui.navigate(page, 'events', 'Events');
+    const late = await regularClient(server.url);
+    clients.push(late);
+    await late.timeout(ui.WAIT).emitWithAck('join', 'late-room');
+    const back = new Promise((resolve) => late.once('message-back', resolve));
+    late.emit('message', 'hello', 42);
+    await back;
+    const lateId = late.id; // the client forgets it on disconnect
+    late.disconnect();
+    // Columns: timestamp, socket id, type, details (+ the expand button).
+    const expected = [
+      ['Connection', ''],
+      ['Room joined', `Room: ${lateId}`],
+      ['Event sent', 'Event name: auth'],
+      ['Event received', 'Event name: join'],
+      ['Room joined', 'Room: late-room'],
+      ['Event received', 'Event name: message'],
+      ['Event sent', 'Event name: message-back'],
+      ['Disconnection', 'Reason: client namespace disconnect'],
+      ['Room left', `Room: ${lateId}`],
+      ['Room left', 'Room: late-room'],
+    ].map((e) => JSON.stringify(e)).sort();
+    const eventsOf = async (id) => (await ui.readDataTable(page) || [])
+      .filter((r) => r[1] === id);
+    const rows = await ui.until(
+      'the events of a client that connected, joined a room, sent and got an event, and left',
+      () => eventsOf(lateId),
+      (r) => JSON.stringify(r.map((x) => JSON.stringify(x.slice(2, 4))).sort()) ===
+        JSON.stringify(expected),
+    );
+    for (const r of rows) {
+      assert.match(r[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'ISO timestamp');
+    }
+    const at = (type, details) => Date.parse(rows.find((r) => r[2] === type && r[3] === details)[0]);
+    assert.ok(at('Connection', '') <= at('Event received', 'Event name: message'));
+    assert.ok(at('Event received', 'Event name: message') <= at('Disconnection', 'Reason: client namespace disconnect'));
+
+    // The sockets disconnected from the UI earlier, with the server side's reason.
+    for (const id of disconnectedIds) {
+      const mine = await eventsOf(id);
+      assert.ok(mine.some((r) => r[2] === 'Disconnection' && r[3] === 'Reason: server namespace disconnect'),
+        `${id}: ${JSON.stringify(mine)}`);
+    }
     assert.deepEqual(page.errors, []);
   });
 });
