@@ -113,7 +113,7 @@ function startNodeServer(args) {
       if (!m) return;
       clearTimeout(timer);
       const port = Number(m[1]);
-      resolve({ port, url: `http://127.0.0.1:${port}`, stop });
+      resolve({ port, url: `http://127.0.0.1:${port}`, stop, child });
     });
   });
 }
@@ -248,6 +248,12 @@ function readDataTable(page) {
   });
 }
 
+/** The titles of the navigation drawer's entries. */
+function navigationItems(page) {
+  return page.evaluate(() => [...document.querySelectorAll('nav .v-list-item__title')]
+    .map((e) => e.textContent.trim()));
+}
+
 /** The visible breadcrumb trail, e.g. "Sockets / Socket details". */
 function breadcrumbs(page) {
   return page.evaluate(() => {
@@ -286,6 +292,7 @@ module.exports = {
   readCard,
   readDataTable,
   breadcrumbs,
+  navigationItems,
   navigate,
   selectNamespace,
 };

@@ -10,6 +10,7 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const os = require('node:os');
 const { io } = require('socket.io-client');
 const ui = require('../admin-ui/support');
 
@@ -337,5 +338,80 @@ describe(`Admin UI basic auth against the ${ui.SERVER_KIND} server`, () => {
       (n) => JSON.stringify(n) === JSON.stringify([['/admin', '1']]),
     );
     assert.deepEqual(page.errors, []);
+  });
+});
+
+describe(`Admin UI read-only and production modes against the ${ui.SERVER_KIND} server`, () => {
+  let uiServer;
+  let browser;
+  let readonly;
+  let production;
+  const clients = [];
+
+  before(async () => {
+    [uiServer, browser, readonly, production] = await Promise.all([
+      ui.startUiServer(),
+      ui.launchBrowser(),
+      ui.startAdminServer(['--admin-readonly', '--admin-server-id', 'ui-test-readonly']),
+      ui.startAdminServer(['--admin-mode', 'production']),
+    ]);
+    clients.push(await regularClient(readonly.url), await regularClient(production.url));
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    if (browser) await browser.close();
+    for (const s of [readonly, production]) if (s) await s.stop();
+    if (uiServer) await uiServer.close();
+  });
+
+  it('read-only: the sockets are listed without disconnect buttons; the Servers page shows the server id', async () => {
+    const page = await ui.openUi(browser, uiServer.url, readonly.url);
+    await ui.submitConnection(page, readonly.url);
+    await ui.until('status connected', () => ui.connectionStatus(page), (s) => s === 'connected');
+    await ui.navigate(page, 'sockets', 'Sockets');
+    await ui.until('the regular socket listed', () => ui.readDataTable(page),
+      (r) => r !== null && r.length === 1 && r[0][0] === clients[0].id);
+    assert.equal(await page.locator('main .v-data-table tbody tr button').count(), 0,
+      'no DISCONNECT feature: no disconnect button');
+
+    await ui.navigate(page, 'servers', 'Servers');
+    const rows = await ui.until('one healthy server', () => ui.readDataTable(page),
+      (r) => r !== null && r.length === 1 && r[0][6] === 'HEALTHY');
+    const [id, hostname, pid, uptime, clientsCount] = rows[0];
+    assert.equal(id, 'ui-test-readonly');
+    assert.equal(hostname, os.hostname());
+    assert.equal(pid, String(readonly.child.pid));
+    assert.match(uptime, /^(\d+m )?\d+s$/);
+    assert.equal(clientsCount, '2', 'the regular client and the UI');
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
+  it('production: only the Dashboard and Servers pages, with the counts of server_stats', async () => {
+    const page = await ui.openUi(browser, uiServer.url, production.url);
+    await ui.submitConnection(page, production.url);
+    await ui.until('status connected', () => ui.connectionStatus(page), (s) => s === 'connected');
+    await ui.until('no development pages', () => ui.navigationItems(page),
+      (items) => JSON.stringify(items) === JSON.stringify(['Dashboard', 'Servers']));
+    await ui.until(
+      'namespaces with sockets: "/" 1 and "/admin" 1',
+      () => readNamespaces(page),
+      (n) => JSON.stringify(n) === JSON.stringify([['/', '1'], ['/admin', '1']]),
+    );
+    await ui.until(
+      'clients: 2 over WebSocket',
+      async () => {
+        const t = await ui.readCard(page, 'Clients');
+        return t && t[0].slice(1).map((r) => [r[0], r[1].split('\n')[0]]);
+      },
+      (rows) => JSON.stringify(rows) === JSON.stringify([['WebSocket', '2'], ['HTTP long-polling', '0']]),
+    );
+    await ui.navigate(page, 'servers', 'Servers');
+    const rows = await ui.until('one healthy server', () => ui.readDataTable(page),
+      (r) => r !== null && r.length === 1 && r[0][6] === 'HEALTHY');
+    assert.equal(rows[0][0], os.hostname(), 'the server id defaults to the host name');
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
   });
 });
