@@ -3,9 +3,12 @@
 // `ui/dist`), served by this test from an origin of its own and run in
 // headless Chromium, against `conformance-server --admin` (ADMIN_UI_SERVER=node
 // runs the same test against the Node.js reference, admin-ui/node-admin-server.js).
-// It connects, shows the socket counts, the room the regular clients joined and
-// a socket's details, and its disconnect button really disconnects that
-// client; with basic auth it logs in with the right password only.
+// Development mode, auth off: it connects; the dashboard counts sockets per
+// namespace, clients per transport and servers; the Sockets, Rooms, socket
+// details and Events pages show what the regular clients did; the disconnect
+// buttons really disconnect that socket or its whole client. Basic auth: only
+// the right user and password log in. Read-only: no disconnect buttons.
+// Production mode: only the Dashboard and Servers pages.
 // ADMIN_UI_SCREENSHOT=<file.png> saves the dashboard once the counts show.
 
 const { describe, it, before, after } = require('node:test');
@@ -56,6 +59,19 @@ async function readNamespaces(page) {
   return t && t[0].filter((r) => r[1] !== '0');
 }
 
+/**
+ * Like Promise.all, but when one fails the others are still awaited and
+ * closed (browser, servers), so that nothing outlives the failed test file.
+ */
+async function allOrCleanup(promises) {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (!failed) return results.map((r) => r.value);
+  await Promise.allSettled(results.filter((r) => r.status === 'fulfilled').map(({ value: v }) =>
+    (typeof v.stop === 'function' ? v.stop() : v.close())));
+  throw failed.reason;
+}
+
 /** rows → {first cell: second cell} */
 const toMap = (rows) => Object.fromEntries(rows.map((r) => [r[0], r[1]]));
 
@@ -70,7 +86,7 @@ describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
   const disconnectedIds = [];
 
   before(async () => {
-    [uiServer, browser, server] = await Promise.all([
+    [uiServer, browser, server] = await allOrCleanup([
       ui.startUiServer(),
       ui.launchBrowser(),
       ui.startAdminServer(),
@@ -300,7 +316,7 @@ describe(`Admin UI basic auth against the ${ui.SERVER_KIND} server`, () => {
 
   before(async () => {
     const hash = ui.bcrypt.hashSync(PASSWORD, 10);
-    [uiServer, browser, server] = await Promise.all([
+    [uiServer, browser, server] = await allOrCleanup([
       ui.startUiServer(),
       ui.launchBrowser(),
       ui.startAdminServer(['--admin-user', 'admin', '--admin-password-hash', hash]),
@@ -349,7 +365,7 @@ describe(`Admin UI read-only and production modes against the ${ui.SERVER_KIND} 
   const clients = [];
 
   before(async () => {
-    [uiServer, browser, readonly, production] = await Promise.all([
+    [uiServer, browser, readonly, production] = await allOrCleanup([
       ui.startUiServer(),
       ui.launchBrowser(),
       ui.startAdminServer(['--admin-readonly', '--admin-server-id', 'ui-test-readonly']),
