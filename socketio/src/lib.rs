@@ -91,6 +91,8 @@ axum::serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?, app).await?;
 
 mod ack;
 mod adapter;
+#[cfg(feature = "admin")]
+mod admin;
 mod client;
 mod config;
 mod encoded;
@@ -103,6 +105,7 @@ mod handshake;
 mod io;
 pub mod msgpack;
 mod ns;
+mod observe;
 mod operators;
 pub mod packet;
 mod remote;
@@ -118,6 +121,8 @@ pub use adapter::{
     Adapter, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter,
     RecoveryStore, RemoteAcks, Room, SessionState, SocketInfo,
 };
+#[cfg(feature = "admin")]
+pub use admin::{AdminAuth, AdminConfig, AdminMode};
 pub use config::{Parser, RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
 pub use engineio::Backlog;
