@@ -134,6 +134,7 @@ describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
       (rows) => JSON.stringify(rows) === JSON.stringify([['HEALTHY', '1'], ['UNHEALTHY', '0']]),
     );
     if (process.env.ADMIN_UI_SCREENSHOT) {
+      await page.waitForTimeout(1500); // let the charts' 1 s draw animation end
       await page.screenshot({ path: process.env.ADMIN_UI_SCREENSHOT });
     }
     assert.deepEqual(page.errors, []);
