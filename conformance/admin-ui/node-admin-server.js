@@ -8,6 +8,7 @@
 //   node node-admin-server.js --port 0 --admin [--admin-user NAME
 //        --admin-password-hash BCRYPT] [--admin-readonly]
 //        [--admin-mode production|development] [--admin-server-id ID]
+//        [--parser json|msgpack]
 //
 // Prints `listening on 127.0.0.1:PORT` once it accepts connections.
 // Namespaces `/` and `/custom` serve what the test's regular clients use from
@@ -38,6 +39,7 @@ function parseArgs(argv) {
       case '--admin-readonly': args.readonly = true; break;
       case '--admin-mode': args.mode = value(); break;
       case '--admin-server-id': args.serverId = value(); break;
+      case '--parser': args.parser = value(); break;
       default: throw new Error(`unknown flag ${flag}`);
     }
   }
@@ -50,7 +52,10 @@ function parseArgs(argv) {
 function main() {
   const args = parseArgs(process.argv.slice(2));
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { cors: { origin: true, credentials: true } });
+  const io = new Server(httpServer, {
+    cors: { origin: true, credentials: true },
+    ...(args.parser === 'msgpack' ? { parser: require('socket.io-msgpack-parser') } : {}),
+  });
 
   const onConnection = (socket) => {
     socket.emit('auth', socket.handshake.auth);

@@ -165,12 +165,24 @@ async function openUi(browser, uiUrl, serverUrl) {
   return page;
 }
 
-/** Fills the connection modal and submits it. */
-async function submitConnection(page, serverUrl, { username = '', password = '' } = {}) {
+/**
+ * Fills the connection modal and submits it; `wsOnly` and `parser` ('msgpack')
+ * are set through its "Advanced options".
+ */
+async function submitConnection(page, serverUrl, { username = '', password = '', wsOnly, parser } = {}) {
   const dialog = page.locator('.v-dialog--active');
   await dialog.getByLabel('Server URL').fill(serverUrl);
   await dialog.getByLabel('Username').fill(username);
   await dialog.getByLabel('Password').fill(password);
+  if (wsOnly || parser) {
+    await dialog.getByLabel('Advanced options').check({ force: true });
+    if (wsOnly) await dialog.getByLabel('WebSocket only?').check({ force: true });
+    if (parser === 'msgpack') {
+      await dialog.locator('.v-select').filter({ hasText: 'Parser' }).locator('.v-input__slot').click();
+      await page.locator('.v-menu__content.menuable__content__active .v-list-item',
+        { hasText: 'MessagePack parser' }).click();
+    }
+  }
   await dialog.locator('button[type=submit]').click();
 }
 

@@ -22,8 +22,8 @@ const REGULAR = 3;
 const PASSWORD = 'correct horse battery staple';
 
 /** Connects an official client to `/` and waits until it runs over WebSocket. */
-async function regularClient(url) {
-  const socket = io(url, { forceNew: true, reconnection: false });
+async function regularClient(url, opts = {}) {
+  const socket = io(url, { forceNew: true, reconnection: false, ...opts });
   socket.reasons = [];
   socket.on('disconnect', (reason) => socket.reasons.push(reason));
   await new Promise((resolve, reject) => {
@@ -428,6 +428,55 @@ describe(`Admin UI read-only and production modes against the ${ui.SERVER_KIND} 
     const rows = await ui.until('one healthy server', () => ui.readDataTable(page),
       (r) => r !== null && r.length === 1 && r[0][6] === 'HEALTHY');
     assert.equal(rows[0][0], os.hostname(), 'the server id defaults to the host name');
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+});
+
+describe(`Admin UI advanced options (WebSocket only, MessagePack parser) against the ${ui.SERVER_KIND} server`, () => {
+  let uiServer;
+  let browser;
+  let server;
+  let client;
+
+  before(async () => {
+    [uiServer, browser, server] = await allOrCleanup([
+      ui.startUiServer(),
+      ui.launchBrowser(),
+      ui.startAdminServer(['--parser', 'msgpack']),
+    ]);
+    client = await regularClient(server.url, { parser: require('socket.io-msgpack-parser') });
+  });
+
+  after(async () => {
+    if (client) client.close();
+    if (browser) await browser.close();
+    if (server) await server.stop();
+    if (uiServer) await uiServer.close();
+  });
+
+  it('the UI connects over WebSocket only with the MessagePack parser, lists and disconnects a socket', async () => {
+    const page = await ui.openUi(browser, uiServer.url, server.url);
+    const polls = [];
+    page.on('request', (r) => { if (r.url().startsWith(server.url)) polls.push(r.url()); });
+    await ui.submitConnection(page, server.url, { wsOnly: true, parser: 'msgpack' });
+    await ui.until('status connected', () => ui.connectionStatus(page), (s) => s === 'connected');
+    await ui.until(
+      'namespaces with sockets: "/" 1 and "/admin" 1',
+      () => readNamespaces(page),
+      (n) => JSON.stringify(n) === JSON.stringify([['/', '1'], ['/admin', '1']]),
+    );
+    await ui.navigate(page, 'sockets', 'Sockets');
+    await ui.until('the regular socket over WebSocket', () => ui.readDataTable(page),
+      (r) => r !== null && r.length === 1 && r[0][0] === client.id && r[0][2] === 'WebSocket');
+    await ui.selectNamespace(page, '/admin');
+    await ui.until('the UI\'s socket over WebSocket from the start', () => ui.readDataTable(page),
+      (r) => r !== null && r.length === 1 && r[0][2] === 'WebSocket');
+    await ui.selectNamespace(page, '/');
+    const reason = nextDisconnect(client, ui.WAIT);
+    await page.locator('main .v-data-table tbody tr', { hasText: client.id }).locator('button').click();
+    assert.equal(await reason, 'io server disconnect');
+    assert.deepEqual(polls, [], 'no HTTP long-polling request');
     assert.deepEqual(page.errors, []);
     await page.context().close();
   });
