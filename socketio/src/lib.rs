@@ -41,6 +41,9 @@
 //!   app-wide state ([`Extensions`]).
 //! - `ns.rs`: namespaces, middlewares. `operators.rs`: `to`/`except`/... and
 //!   bulk operations. `adapter/`: the [`Adapter`] trait and the in-memory one.
+//! - `observe.rs`: what the sockets report to an observer (the Admin UI's
+//!   development mode). `admin/` (cargo feature `admin`): the server side of
+//!   the official Socket.IO Admin UI, `SocketIo::instrument`.
 //! - `io.rs`: [`SocketIo`], the hyper service. `serve_client.rs`: the client
 //!   bundle ([`SocketIoConfig::serve_client`]). `tower.rs` (feature `tower`):
 //!   `tower::Service` and `SocketIo::layer`.
