@@ -14,7 +14,8 @@
 // Namespaces `/` and `/custom` serve what the test's regular clients use from
 // the Rust app (conformance/server/src/app.rs), so that both servers send the
 // same events: on connect emit `auth` (the CONNECT auth payload); `message`
-// (args...) → emit `message-back` (args...); `join` (room, ack) joins, acks.
+// (args...) → emit `message-back` (args...); `join` (room, ack) joins, acks;
+// `rooms` (any, ack) acks the socket's sorted rooms.
 // CORS reflects any origin with credentials, as `--admin` does on ours (the
 // UI's client connects with `withCredentials: true`).
 
@@ -63,6 +64,9 @@ function main() {
     socket.on('join', (room, ack) => {
       socket.join(room);
       if (typeof ack === 'function') ack();
+    });
+    socket.on('rooms', (_arg, ack) => {
+      if (typeof ack === 'function') ack([...socket.rooms].sort());
     });
   };
   io.on('connection', onConnection);

@@ -166,6 +166,20 @@ async function openUi(browser, uiUrl, serverUrl) {
 }
 
 /**
+ * Turns a Vuetify switch on by clicking its label until its input is checked
+ * (a click during the modal's expand transition can be lost).
+ */
+async function switchOn(scope, label) {
+  const input = scope.getByLabel(label);
+  await until(`switch "${label}" on`, async () => {
+    if (!(await input.isChecked())) {
+      await scope.locator('label', { hasText: label }).click();
+    }
+    return input.isChecked();
+  }, (checked) => checked === true);
+}
+
+/**
  * Fills the connection modal and submits it; `wsOnly` and `parser` ('msgpack')
  * are set through its "Advanced options".
  */
@@ -175,8 +189,8 @@ async function submitConnection(page, serverUrl, { username = '', password = '',
   await dialog.getByLabel('Username').fill(username);
   await dialog.getByLabel('Password').fill(password);
   if (wsOnly || parser) {
-    await dialog.getByLabel('Advanced options').check({ force: true });
-    if (wsOnly) await dialog.getByLabel('WebSocket only?').check({ force: true });
+    await switchOn(dialog, 'Advanced options');
+    if (wsOnly) await switchOn(dialog, 'WebSocket only?');
     if (parser === 'msgpack') {
       await dialog.locator('.v-select').filter({ hasText: 'Parser' }).locator('.v-input__slot').click();
       await page.locator('.v-menu__content.menuable__content__active .v-list-item',
@@ -255,7 +269,7 @@ function readDataTable(page) {
       .find((t) => t.offsetParent !== null);
     if (!table) return null;
     return [...table.querySelectorAll('tbody tr')]
-      .filter((tr) => !tr.querySelector('td.text-center[colspan]')) // "No data available"
+      .filter((tr) => !tr.classList.contains('v-data-table__empty-wrapper')) // "No data available"
       .map((tr) => [...tr.cells].map((td) => td.innerText.trim()));
   });
 }

@@ -28,7 +28,10 @@ async function regularClient(url, opts = {}) {
   socket.on('disconnect', (reason) => socket.reasons.push(reason));
   await new Promise((resolve, reject) => {
     socket.once('connect', resolve);
-    socket.once('connect_error', reject);
+    socket.once('connect_error', (e) => {
+      socket.close();
+      reject(e);
+    });
   });
   const engine = socket.io.engine;
   if (engine.transport.name !== 'websocket') {
@@ -75,9 +78,21 @@ async function allOrCleanup(promises) {
 /** rows → {first cell: second cell} */
 const toMap = (rows) => Object.fromEntries(rows.map((r) => [r[0], r[1]]));
 
+// One browser and one UI origin for the whole file; each suite starts its own
+// Socket.IO server(s) and opens the UI in fresh browser contexts.
+let uiServer;
+let browser;
+
+before(async () => {
+  [uiServer, browser] = await allOrCleanup([ui.startUiServer(), ui.launchBrowser()]);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (uiServer) await uiServer.close();
+});
+
 describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
-  let uiServer;
-  let browser;
   let server;
   let page;
   /** @type {import('socket.io-client').Socket[]} */
@@ -86,11 +101,7 @@ describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
   const disconnectedIds = [];
 
   before(async () => {
-    [uiServer, browser, server] = await allOrCleanup([
-      ui.startUiServer(),
-      ui.launchBrowser(),
-      ui.startAdminServer(),
-    ]);
+    server = await ui.startAdminServer();
     clients = await Promise.all(Array.from({ length: REGULAR }, () => regularClient(server.url)));
     await Promise.all(clients.slice(0, 2).map((c) => c.timeout(ui.WAIT).emitWithAck('join', ROOM)));
     page = await ui.openUi(browser, uiServer.url, server.url);
@@ -98,9 +109,8 @@ describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
 
   after(async () => {
     for (const c of clients) c.close();
-    if (browser) await browser.close();
+    if (page) await page.context().close();
     if (server) await server.stop();
-    if (uiServer) await uiServer.close();
   });
 
   it('connects from another origin and the dashboard counts the sockets and clients', async () => {
@@ -208,6 +218,42 @@ describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
     assert.equal(query.transport, 'polling');
   });
 
+  it("the details page's join and leave, and the Rooms page's clear, change the client's rooms", async () => {
+    const target = clients[1];
+    const serverRooms = () => target.timeout(ui.WAIT).emitWithAck('rooms', null);
+    assert.deepEqual(await serverRooms(), [target.id, ROOM].sort());
+    await ui.navigate(page, 'sockets', 'Sockets');
+    await page.locator('main .v-data-table tbody tr td:first-child', { hasText: target.id }).click();
+    await ui.until('the details page', () => ui.breadcrumbs(page), (b) => b === 'Sockets / Socket details');
+    const roomsCard = page.locator('main .v-card', { has: page.locator('.v-card__title', { hasText: /^Rooms$/ }) });
+
+    // "Join a room": `join(nsp, room, socketId)`.
+    await roomsCard.getByLabel('Join a room').fill('ui-room');
+    await roomsCard.locator('button[type=submit]').click();
+    await ui.until('the joined room in the Rooms card', async () => (await ui.readCard(page, 'Rooms'))?.[0].map((r) => r[0]),
+      (r) => JSON.stringify(r) === JSON.stringify([target.id, ROOM, 'ui-room'].sort()));
+    await ui.until('the client in the room on the server', serverRooms,
+      (r) => JSON.stringify(r) === JSON.stringify([target.id, ROOM, 'ui-room'].sort()));
+
+    // The row's leave button: `leave(nsp, room, socketId)` (the row also opens the room's page).
+    await roomsCard.locator('tbody tr', { hasText: 'ui-room' }).locator('button').click();
+    await ui.until('the client out of the room on the server', serverRooms,
+      (r) => JSON.stringify(r) === JSON.stringify([target.id, ROOM].sort()));
+
+    // The Rooms page's clear button: `leave(nsp, room)`, every socket leaves.
+    await ui.navigate(page, 'rooms', 'Rooms');
+    await ui.until(`room "${ROOM}" listed`, () => ui.readDataTable(page),
+      (r) => r !== null && r.some((x) => x[0] === ROOM));
+    await page.locator('main .v-data-table tbody tr', { hasText: ROOM }).locator('button').first().click();
+    await ui.until('both clients out of the room on the server', async () => [
+      await serverRooms(),
+      await clients[0].timeout(ui.WAIT).emitWithAck('rooms', null),
+    ], (r) => JSON.stringify(r) === JSON.stringify([[target.id], [clients[0].id]]));
+    if (await ui.breadcrumbs(page) !== 'Rooms') await ui.navigate(page, 'rooms', 'Rooms');
+    await ui.until('no public room left', () => ui.readDataTable(page), (r) => r !== null && r.length === 0);
+    assert.deepEqual(page.errors, []);
+  });
+
   it('the disconnect buttons disconnect that socket, or its whole client (io server disconnect)', async () => {
     const [kept, other, target] = clients;
     await ui.navigate(page, 'sockets', 'Sockets');
@@ -311,23 +357,15 @@ describe(`Admin UI in Chromium against the ${ui.SERVER_KIND} server`, () => {
 });
 
 describe(`Admin UI basic auth against the ${ui.SERVER_KIND} server`, () => {
-  let uiServer;
-  let browser;
   let server;
 
   before(async () => {
     const hash = ui.bcrypt.hashSync(PASSWORD, 10);
-    [uiServer, browser, server] = await allOrCleanup([
-      ui.startUiServer(),
-      ui.launchBrowser(),
-      ui.startAdminServer(['--admin-user', 'admin', '--admin-password-hash', hash]),
-    ]);
+    server = await ui.startAdminServer(['--admin-user', 'admin', '--admin-password-hash', hash]);
   });
 
   after(async () => {
-    if (browser) await browser.close();
     if (server) await server.stop();
-    if (uiServer) await uiServer.close();
   });
 
   it('a wrong user name shows "Invalid credentials"', async () => {
@@ -359,16 +397,12 @@ describe(`Admin UI basic auth against the ${ui.SERVER_KIND} server`, () => {
 });
 
 describe(`Admin UI read-only and production modes against the ${ui.SERVER_KIND} server`, () => {
-  let uiServer;
-  let browser;
   let readonly;
   let production;
   const clients = [];
 
   before(async () => {
-    [uiServer, browser, readonly, production] = await allOrCleanup([
-      ui.startUiServer(),
-      ui.launchBrowser(),
+    [readonly, production] = await allOrCleanup([
       ui.startAdminServer(['--admin-readonly', '--admin-server-id', 'ui-test-readonly']),
       ui.startAdminServer(['--admin-mode', 'production']),
     ]);
@@ -377,9 +411,7 @@ describe(`Admin UI read-only and production modes against the ${ui.SERVER_KIND} 
 
   after(async () => {
     for (const c of clients) c.close();
-    if (browser) await browser.close();
     for (const s of [readonly, production]) if (s) await s.stop();
-    if (uiServer) await uiServer.close();
   });
 
   it('read-only: the sockets are listed without disconnect buttons; the Servers page shows the server id', async () => {
@@ -434,25 +466,17 @@ describe(`Admin UI read-only and production modes against the ${ui.SERVER_KIND} 
 });
 
 describe(`Admin UI advanced options (WebSocket only, MessagePack parser) against the ${ui.SERVER_KIND} server`, () => {
-  let uiServer;
-  let browser;
   let server;
   let client;
 
   before(async () => {
-    [uiServer, browser, server] = await allOrCleanup([
-      ui.startUiServer(),
-      ui.launchBrowser(),
-      ui.startAdminServer(['--parser', 'msgpack']),
-    ]);
+    server = await ui.startAdminServer(['--parser', 'msgpack']);
     client = await regularClient(server.url, { parser: require('socket.io-msgpack-parser') });
   });
 
   after(async () => {
     if (client) client.close();
-    if (browser) await browser.close();
     if (server) await server.stop();
-    if (uiServer) await uiServer.close();
   });
 
   it('the UI connects over WebSocket only with the MessagePack parser, lists and disconnects a socket', async () => {
