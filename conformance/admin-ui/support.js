@@ -128,6 +128,10 @@ function startAdminServer(args = []) {
 }
 
 function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) {
+    return Promise.reject(new Error(
+      `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) or set CHROMIUM`));
+  }
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
