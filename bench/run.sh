@@ -5,6 +5,12 @@
 #   bench/run.sh --quick    1 round, small counts (smoke test, ~1 min; exits 1
 #                           if any run lost or corrupted a message)
 #   bench/run.sh --rounds 5 --servers "ours socketioxide" --scenarios "fanout rooms"
+#   bench/run.sh --rounds 1 --servers "ours ours-admin-prod ours-admin ours-admin-ui" \
+#                --scenarios "echo fanout" --output bench/target/admin.md --raw target/admin.jsonl
+#       the Admin UI's cost: ours with `--admin --admin-mode production`, with `--admin`
+#       (development mode) and no UI connected, and with one UI connected
+#       (servers/admin-ui-client.js on CPU 1); the report's tables show ours /
+#       socketioxide / node only: compare the raw lines.
 #
 # The codec table comes from the last `cargo bench` in bench/codec, if any
 # (bench/target/criterion); the profile notes from bench/profile.md.
@@ -23,6 +29,7 @@ QUICK=0
 SERVERS="ours socketioxide node"
 SCENARIOS="connect-1000 connect-5000 echo fanout rooms"
 OUT="$ROOT/BENCHMARKS.md"
+RAW_ARG=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; ROUNDS=1 ;;
@@ -30,6 +37,7 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS=$2; shift ;;
     --scenarios) SCENARIOS=$2; shift ;;
     --output) OUT=$2; shift ;;
+    --raw) RAW_ARG=$2; shift ;;
     *) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
   esac
   shift
@@ -65,6 +73,7 @@ mkdir -p "$BENCH/results" "$BENCH/target/logs"
 # Raw lines of the last full run are kept with BENCHMARKS.md; a quick run's
 # (a smoke test, run by the README's test command) go to the ignored target/.
 if [ "$QUICK" = 1 ]; then RAW=target/last-quick.jsonl; else RAW=results/last-run.jsonl; fi
+if [ -n "$RAW_ARG" ]; then RAW=$RAW_ARG; fi
 RESULTS="$BENCH/$RAW"
 : > "$RESULTS"
 
@@ -72,6 +81,7 @@ RESULTS="$BENCH/$RAW"
 # client sockets (and their TIME-WAIT) never take a server's port.
 PORT=21000
 SERVER_PID=""
+ADMIN_PID=""
 
 start_server() { # name port
   local log="$BENCH/target/logs/$1-$2.log"
@@ -81,21 +91,43 @@ start_server() { # name port
   rm -f "$log"
   case "$1" in
     ours) taskset -c 0 "$OURS_BIN" --port "$2" --log-level warn >"$log" 2>&1 & ;;
+    ours-admin | ours-admin-ui) taskset -c 0 "$OURS_BIN" --port "$2" --log-level warn --admin >"$log" 2>&1 & ;;
+    ours-admin-prod) taskset -c 0 "$OURS_BIN" --port "$2" --log-level warn --admin --admin-mode production >"$log" 2>&1 & ;;
     socketioxide) taskset -c 0 "$SX_BIN" --port "$2" >"$log" 2>&1 & ;;
     node) taskset -c 0 node "$BENCH/servers/node/server.js" --port "$2" >"$log" 2>&1 & ;;
     *) echo "run.sh: unknown server $1" >&2; return 1 ;;
   esac
   SERVER_PID=$!
+  local up=0
   for _ in $(seq 100); do
-    grep -q "^listening on" "$log" 2>/dev/null && return 0
+    grep -q "^listening on" "$log" 2>/dev/null && { up=1; break; }
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
-  echo "run.sh: $1 did not start; see $log" >&2
+  if [ "$up" = 0 ]; then
+    echo "run.sh: $1 did not start; see $log" >&2
+    return 1
+  fi
+  [ "$1" = ours-admin-ui ] || return 0
+  # An open Admin UI tab, on the load generator's CPU.
+  local alog="$BENCH/target/logs/admin-ui-$2.log"
+  NODE_PATH="$ROOT/conformance/node_modules" taskset -c 1 \
+    node "$BENCH/servers/admin-ui-client.js" "http://127.0.0.1:$2" >"$alog" 2>&1 &
+  ADMIN_PID=$!
+  for _ in $(seq 100); do
+    grep -q "^admin connected" "$alog" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "run.sh: the admin UI client did not connect; see $alog" >&2
   return 1
 }
 
 stop_server() {
+  if [ -n "$ADMIN_PID" ]; then
+    kill -TERM "$ADMIN_PID" 2>/dev/null || true
+    wait "$ADMIN_PID" 2>/dev/null || true
+    ADMIN_PID=""
+  fi
   [ -n "$SERVER_PID" ] || return 0
   kill -TERM "$SERVER_PID" 2>/dev/null || true
   for _ in $(seq 30); do

@@ -24,6 +24,10 @@ pub(crate) trait SocketObserver: Send + Sync + 'static {
     fn room_joined(&self, nsp: &str, room: &str, id: &SocketId);
     /// A socket left a room it was in.
     fn room_left(&self, nsp: &str, room: &str, id: &SocketId);
+    /// Whether anyone is listening to events now: when not, the callers
+    /// skip [`event_received`](Self::event_received) and
+    /// [`event_sent`](Self::event_sent) (and the work of preparing them).
+    fn wants_events(&self) -> bool;
     /// An event arrived from a client (before middlewares and handler).
     fn event_received(&self, socket: &Socket, event: &str, args: &Args);
     /// An event was sent to socket `id` of namespace `nsp` (direct emit or

@@ -227,7 +227,7 @@ impl BroadcastOperator {
     pub fn emit_args(&self, event: &str, mut args: Args) -> Result<(), Error> {
         let adapter = self.ns.adapter();
         // Out of the ordering lock below: an observer emits.
-        if let Some(o) = self.ns.observer() {
+        if let Some(o) = self.ns.observer().filter(|o| o.wants_events()) {
             for id in adapter.sockets(&self.opts) {
                 o.event_sent(&self.ns.name, &id, event, &args);
             }
@@ -310,7 +310,7 @@ impl BroadcastOperator {
     /// sockets of this node.
     pub(crate) fn start_acks(&self, data: Args, timeout: Duration) -> (EncodedPacket, PendingAcks) {
         let id = self.ns.next_ack_id();
-        let observer = self.ns.observer();
+        let observer = self.ns.observer().filter(|o| o.wants_events());
         let split = observer.map(|_| data.clone().split_event());
         let packet =
             EncodedPacket::event_data(self.ns.config.parser, &self.ns.name, data, Some(id));

@@ -581,7 +581,7 @@ impl Socket {
     }
 
     pub(crate) async fn dispatch(&self, event: String, args: Args, id: Option<u64>) {
-        if let Some(o) = self.inner.ns.observer() {
+        if let Some(o) = self.inner.ns.observer().filter(|o| o.wants_events()) {
             o.event_received(self, &event, &args);
         }
         // As in Node, the catch-all listeners see every event as it arrived,
@@ -657,7 +657,7 @@ impl Socket {
     }
 
     fn notify_outgoing(&self, event: &str, args: &Args) {
-        if let Some(o) = self.inner.ns.observer() {
+        if let Some(o) = self.inner.ns.observer().filter(|o| o.wants_events()) {
             o.event_sent(&self.inner.ns.name, &self.inner.id, event, args);
         }
         let any = read(&self.inner.handlers).any_outgoing.clone();

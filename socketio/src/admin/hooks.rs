@@ -149,6 +149,9 @@ impl Admin {
 
 impl SocketObserver for Admin {
     fn socket_connected(&self, socket: &Socket) {
+        if self.is_admin_ns(socket.ns_name()) {
+            self.local_admins.fetch_add(1, Ordering::Relaxed);
+        }
         self.clients
             .entry(socket.engine_socket().sid())
             .or_default()
@@ -167,6 +170,9 @@ impl SocketObserver for Admin {
     }
 
     fn socket_disconnected(&self, socket: &Socket, reason: DisconnectReason) {
+        if self.is_admin_ns(socket.ns_name()) {
+            self.local_admins.fetch_sub(1, Ordering::Relaxed);
+        }
         let sid = socket.engine_socket().sid();
         let id = socket.id();
         let emptied = self.clients.get_mut(&sid).is_some_and(|mut l| {
@@ -194,6 +200,10 @@ impl SocketObserver for Admin {
 
     fn room_left(&self, nsp: &str, room: &str, id: &SocketId) {
         self.emit_room("room_left", nsp, room, id);
+    }
+
+    fn wants_events(&self) -> bool {
+        self.watched()
     }
 
     fn event_received(&self, socket: &Socket, event: &str, args: &Args) {

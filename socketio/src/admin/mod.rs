@@ -14,7 +14,7 @@ mod buckets;
 mod hooks;
 mod serialize;
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -247,6 +247,10 @@ pub(crate) struct Admin {
     buckets: buckets::EventBuckets,
     /// Sessions opened on polling and not (yet) upgraded or closed.
     polling: AtomicI64,
+    /// Development mode: admin sockets connected to this node.
+    local_admins: AtomicUsize,
+    /// Nodes serving the admin namespace, as last asked (every stats tick).
+    nodes: AtomicUsize,
     /// Development mode: the sockets of each Engine.IO session, for the
     /// `socket_updated` of an upgrade; emptied as sockets leave.
     clients: DashMap<engineio::Sid, Vec<(String, SocketId)>>,
@@ -275,6 +279,14 @@ impl Drop for Admin {
 impl Admin {
     fn is_dev(&self) -> bool {
         self.config.mode == AdminMode::Development
+    }
+
+    /// Whether an admin may hear events now: one is connected here, or
+    /// another node may have one (a cluster). Without, development mode skips
+    /// the per-event reports (what an admin connecting later gets is
+    /// `all_sockets`, as in Node).
+    fn watched(&self) -> bool {
+        self.local_admins.load(Ordering::Relaxed) > 0 || self.nodes.load(Ordering::Relaxed) > 1
     }
 
     /// Stops the `server_stats` task (the server is closing).
@@ -308,10 +320,7 @@ impl Admin {
             .collect();
         let uptime =
             hooks::process_uptime().unwrap_or_else(|| self.started.elapsed().as_secs_f64());
-        let polling = self
-            .polling
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .max(0);
+        let polling = self.polling.load(Ordering::Relaxed).max(0);
         let stats = json!({
             "serverId": self.server_id,
             "hostname": self.hostname,
@@ -423,6 +432,8 @@ impl SocketIo {
             admin_ns: Arc::downgrade(&admin_ns.inner),
             buckets: buckets::EventBuckets::default(),
             polling: AtomicI64::new(0),
+            local_admins: AtomicUsize::new(0),
+            nodes: AtomicUsize::new(1),
             clients: DashMap::new(),
             sessions: auth::Sessions::new(config.max_sessions, config.session_ttl),
             verifying: tokio::sync::Semaphore::new(2),
@@ -455,9 +466,18 @@ impl SocketIo {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                match weak.upgrade() {
-                    Some(a) => a.emit_stats(),
-                    None => return,
+                let Some(a) = weak.upgrade() else {
+                    return;
+                };
+                a.emit_stats();
+                if let Some(ns) = a.admin_ns.upgrade() {
+                    drop(a);
+                    let n = crate::Namespace { inner: ns }.server_count().await;
+                    match (n, weak.upgrade()) {
+                        (Ok(n), Some(a)) => a.nodes.store(n, Ordering::Relaxed),
+                        (_, None) => return,
+                        (Err(_), Some(_)) => {}
+                    }
                 }
             }
         });
