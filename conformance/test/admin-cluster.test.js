@@ -4,6 +4,9 @@
 // admin namespace through the adapter (so an admin on A hears B's), `all_sockets`
 // is a cluster-wide fetchSockets (a remote socket's clientId and transport travel
 // in its data's `_admin`), and the commands act through the adapter on every node.
+// A Node node (N: socket.io 4.8 + @socket.io/redis-adapter + the package's own
+// instrument(), conformance/cluster/node-server.js --admin N) shares the cluster:
+// admins on either kind of node see the other kind's server, sockets and events.
 
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -25,6 +28,7 @@ before(async () => {
     nodes[name] = await startNode('rust', redis.url,
       ['--admin', '--admin-server-id', name, '--admin-stats-interval', '300'], name);
   }
+  nodes.N = await startNode('node', redis.url, ['--admin', 'N'], 'N');
 });
 
 after(async () => {
@@ -97,5 +101,44 @@ describe('admin UI on a Redis cluster of Rust nodes', () => {
     assert.equal(await client.disconnects.next(WAIT), 'io server disconnect');
     assert.deepEqual((await nextMatching(admin, 'socket_disconnected', (n, i) => i === id)).slice(0, 3),
       ['/', id, 'server namespace disconnect']);
+  });
+
+  test('Rust and Node nodes mix: each kind\'s admin sees the other\'s server, sockets, events', async () => {
+    const admin = await connectAdmin(nodes.A);
+    await nextEvent(admin, 'all_sockets', WAIT);
+    // Node's server_stats (every 2 s) reach an admin on a Rust node.
+    const [st] = await nextMatching(admin, 'server_stats', (x) => x.serverId === 'N', WAIT * 2);
+    assert.ok(st.namespaces.some((n) => n.name === '/admin'));
+
+    const onNode = await connectSio(nodes.N, '/', { transports: ['websocket'] });
+    const [s] = await nextMatching(admin, 'socket_connected', (x) => x.id === onNode.id);
+    assert.equal(s.clientId, onNode.io.engine.id.slice(0, 12));
+    onNode.emit('echo', 'n', () => {});
+    assert.deepEqual((await nextMatching(admin, 'event_received', (n, i) => i === onNode.id))[2], ['echo', 'n']);
+
+    const onRust = await connectSio(nodes.A, '/', { transports: ['websocket'] });
+    // The Node package's admin lists the Rust node's socket with the details we gave
+    // in its data's _admin (and hides them from data).
+    const nodeAdmin = await connectAdmin(nodes.N);
+    const [all] = await nextEvent(nodeAdmin, 'all_sockets', WAIT);
+    const r = all.find((x) => x.id === onRust.id);
+    assert.ok(r, JSON.stringify(all.map((x) => [x.id, x.nsp])));
+    assert.equal(r.clientId, onRust.io.engine.id.slice(0, 12));
+    assert.equal(r.transport, 'websocket');
+    assert.deepEqual(r.data, {});
+    // And ours lists the Node node's socket with Node's details.
+    const admin2 = await connectAdmin(nodes.A);
+    const [all2] = await nextEvent(admin2, 'all_sockets', WAIT);
+    const n = all2.find((x) => x.id === onNode.id);
+    assert.ok(n, JSON.stringify(all2.map((x) => [x.id, x.nsp])));
+    assert.equal(n.clientId, onNode.io.engine.id.slice(0, 12));
+    assert.equal(n.transport, 'websocket');
+    assert.deepEqual(n.data, {});
+
+    // Commands from the Node admin reach the Rust node's client, and back.
+    nodeAdmin.emit('emit', '/', onRust.id, 'from-node-admin', 1);
+    assert.deepEqual(await nextEvent(onRust, 'from-node-admin', WAIT), [1]);
+    admin.emit('emit', '/', onNode.id, 'from-rust-admin', 2);
+    assert.deepEqual(await nextEvent(onNode, 'from-rust-admin', WAIT), [2]);
   });
 });
