@@ -33,7 +33,7 @@ impl engineio::EngineObserver for Admin {
 
     fn session_upgraded(&self, sid: engineio::Sid) {
         self.polling.fetch_sub(1, Ordering::Relaxed);
-        if !self.is_dev() {
+        if !self.is_dev() || !self.watched() {
             return;
         }
         let sockets = self.clients.get(&sid).map(|l| l.value().clone());
@@ -156,6 +156,9 @@ impl SocketObserver for Admin {
             .entry(socket.engine_socket().sid())
             .or_default()
             .push((socket.ns_name().to_owned(), socket.id()));
+        if !self.watched() {
+            return;
+        }
         let view = local_view(
             socket,
             &socket.handshake().to_json(),
@@ -181,6 +184,9 @@ impl SocketObserver for Admin {
         });
         if emptied {
             self.clients.remove_if(&sid, |_, l| l.is_empty());
+        }
+        if !self.watched() {
+            return;
         }
         self.emit(
             "socket_disconnected",
@@ -225,6 +231,9 @@ impl SocketObserver for Admin {
     }
 
     fn data_changed(&self, socket: &Socket) {
+        if !self.watched() {
+            return;
+        }
         self.emit(
             "socket_updated",
             vec![json!({
