@@ -60,8 +60,10 @@ echo "run.sh: ulimit -n = $(ulimit -n)" >&2
 echo "run.sh: building (release)" >&2
 # The bench workspace always builds into bench/target (whatever CARGO_TARGET_DIR says).
 (cd "$ROOT" && cargo build --release -q -p conformance-server)
-(cd "$BENCH" && CARGO_TARGET_DIR="$BENCH/target" cargo build --release -q -p loadgen -p socketioxide-server)
-if [ ! -d "$BENCH/servers/node/node_modules/socket.io" ]; then
+BENCH_PKGS=(-p loadgen)
+case " $SERVERS " in *" socketioxide "*) BENCH_PKGS+=(-p socketioxide-server) ;; esac
+(cd "$BENCH" && CARGO_TARGET_DIR="$BENCH/target" cargo build --release -q "${BENCH_PKGS[@]}")
+if [[ " $SERVERS " == *" node "* ]] && [ ! -d "$BENCH/servers/node/node_modules/socket.io" ]; then
   (cd "$BENCH/servers/node" && npm ci --no-audit --no-fund --silent)
 fi
 
