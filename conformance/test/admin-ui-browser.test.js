@@ -16,6 +16,7 @@ const assert = require('node:assert/strict');
 const os = require('node:os');
 const { io } = require('socket.io-client');
 const ui = require('../admin-ui/support');
+const { startRedis, startNode } = require('./support/cluster');
 
 const ROOM = 'lobby';
 const REGULAR = 3;
@@ -503,5 +504,80 @@ describe(`Admin UI advanced options (WebSocket only, MessagePack parser) against
     assert.deepEqual(polls, [], 'no HTTP long-polling request');
     assert.deepEqual(page.errors, []);
     await page.context().close();
+  });
+});
+
+describe(`Admin UI on a Redis cluster of two ${ui.SERVER_KIND} nodes`, () => {
+  let redis;
+  const nodes = {};
+  const clients = [];
+  let page;
+
+  before(async () => {
+    redis = await startRedis();
+    for (const name of ['A', 'B']) {
+      // The Node reference node is conformance/cluster/node-server.js (`--admin SERVER_ID`).
+      nodes[name] = ui.SERVER_KIND === 'node'
+        ? await startNode('node', redis.url, ['--admin', name], name)
+        : await startNode('rust', redis.url, ['--admin', '--admin-server-id', name], name);
+    }
+    clients.push(
+      await regularClient(nodes.A.url),
+      await regularClient(nodes.B.url),
+      await regularClient(nodes.B.url),
+    );
+    await Promise.all(clients.slice(1).map((c) => c.timeout(ui.WAIT).emitWithAck('join', 'on-b')));
+    page = await ui.openUi(browser, uiServer.url, nodes.A.url);
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    if (page) await page.context().close();
+    await Promise.allSettled(Object.values(nodes).map((n) => n.stop()));
+    if (redis) await redis.stop();
+  });
+
+  it('the UI on node A shows both servers, every socket and room, and disconnects a client of B', async () => {
+    await ui.submitConnection(page, nodes.A.url);
+    await ui.until('status connected', () => ui.connectionStatus(page), (s) => s === 'connected');
+    await ui.until(
+      'two healthy servers',
+      async () => {
+        const t = await ui.readCard(page, 'Servers');
+        return t && t[0].slice(1).map((r) => [r[0], r[1].split('\n')[0]]);
+      },
+      (rows) => JSON.stringify(rows) === JSON.stringify([['HEALTHY', '2'], ['UNHEALTHY', '0']]),
+    );
+    // The dashboard sums the namespaces of every server's server_stats.
+    await ui.until(
+      'namespaces with sockets over the cluster: "/" 3 and "/admin" 1',
+      () => readNamespaces(page),
+      (n) => JSON.stringify(n) === JSON.stringify([['/', '3'], ['/admin', '1']]),
+    );
+    await ui.navigate(page, 'servers', 'Servers');
+    await ui.until('servers A and B on the Servers page',
+      async () => (await ui.readDataTable(page) || []).map((r) => [r[0], r[6]]).sort(),
+      (r) => JSON.stringify(r) === JSON.stringify([['A', 'HEALTHY'], ['B', 'HEALTHY']]));
+
+    // all_sockets is cluster-wide.
+    await ui.navigate(page, 'sockets', 'Sockets');
+    const ids = clients.map((c) => c.id).sort();
+    await ui.until('the sockets of both nodes', () => ui.readDataTable(page),
+      (r) => r !== null && JSON.stringify(r.map((x) => x[0]).sort()) === JSON.stringify(ids));
+    await ui.navigate(page, 'rooms', 'Rooms');
+    await ui.until('the room of the clients on B', () => ui.readDataTable(page),
+      (r) => JSON.stringify(r && r.map((x) => x.slice(0, 3))) === JSON.stringify([['on-b', 'PUBLIC', '2']]));
+
+    // `_disconnect` from A reaches the client on B.
+    await ui.navigate(page, 'sockets', 'Sockets');
+    const target = clients[2];
+    const reason = nextDisconnect(target, ui.WAIT);
+    await page.locator('main .v-data-table tbody tr', { hasText: target.id }).locator('button').click();
+    assert.equal(await reason, 'io server disconnect');
+    assert.ok(clients[0].connected && clients[1].connected, 'the other clients stay connected');
+    if (await ui.breadcrumbs(page) !== 'Sockets') await ui.navigate(page, 'sockets', 'Sockets');
+    await ui.until('the disconnected socket of B leaves the list', () => ui.readDataTable(page),
+      (r) => r !== null && r.length === 2 && !r.some((x) => x[0] === target.id));
+    assert.deepEqual(page.errors, []);
   });
 });
