@@ -12,6 +12,12 @@
 # and the load generator to CPU 1; with more, neither is pinned: the server
 # may use both cores and the load generator shares them (compare the server
 # CPU per message with the 1-thread run, and the throughput).
+#   bench/run.sh --rounds 1 --servers "ours ours-admin-prod ours-admin ours-admin-ui" \
+#                --scenarios "echo fanout" --output bench/target/admin.md --raw target/admin.jsonl
+#       the Admin UI's cost: ours with `--admin --admin-mode production`, with `--admin`
+#       (development mode) and no UI connected, and with one UI connected
+#       (servers/admin-ui-client.js on CPU 1); the report's tables show ours /
+#       socketioxide / node only: compare the raw lines.
 #
 # The codec table comes from the last `cargo bench` in bench/codec, if any
 # (bench/target/criterion); the profile notes from bench/profile.md.
@@ -31,6 +37,7 @@ SERVERS="ours socketioxide node"
 SCENARIOS="connect-1000 connect-5000 echo fanout rooms"
 OUT="$ROOT/BENCHMARKS.md"
 THREADS=1
+RAW_ARG=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; ROUNDS=1 ;;
@@ -39,6 +46,7 @@ while [ $# -gt 0 ]; do
     --scenarios) SCENARIOS=$2; shift ;;
     --output) OUT=$2; shift ;;
     --threads) THREADS=$2; shift ;;
+    --raw) RAW_ARG=$2; shift ;;
     *) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
   esac
   shift
@@ -64,8 +72,10 @@ echo "run.sh: ulimit -n = $(ulimit -n)" >&2
 echo "run.sh: building (release)" >&2
 # The bench workspace always builds into bench/target (whatever CARGO_TARGET_DIR says).
 (cd "$ROOT" && cargo build --release -q -p conformance-server)
-(cd "$BENCH" && CARGO_TARGET_DIR="$BENCH/target" cargo build --release -q -p loadgen -p socketioxide-server)
-if [ ! -d "$BENCH/servers/node/node_modules/socket.io" ]; then
+BENCH_PKGS=(-p loadgen)
+case " $SERVERS " in *" socketioxide "*) BENCH_PKGS+=(-p socketioxide-server) ;; esac
+(cd "$BENCH" && CARGO_TARGET_DIR="$BENCH/target" cargo build --release -q "${BENCH_PKGS[@]}")
+if [[ " $SERVERS " == *" node "* ]] && [ ! -d "$BENCH/servers/node/node_modules/socket.io" ]; then
   (cd "$BENCH/servers/node" && npm ci --no-audit --no-fund --silent)
 fi
 
@@ -77,6 +87,7 @@ mkdir -p "$BENCH/results" "$BENCH/target/logs"
 # Raw lines of the last full run are kept with BENCHMARKS.md; a quick run's
 # (a smoke test, run by the README's test command) go to the ignored target/.
 if [ "$QUICK" = 1 ]; then RAW=target/last-quick.jsonl; else RAW=results/last-run.jsonl; fi
+if [ -n "$RAW_ARG" ]; then RAW=$RAW_ARG; fi
 RESULTS="$BENCH/$RAW"
 : > "$RESULTS"
 
@@ -84,6 +95,7 @@ RESULTS="$BENCH/$RAW"
 # client sockets (and their TIME-WAIT) never take a server's port.
 PORT=21000
 SERVER_PID=""
+ADMIN_PID=""
 
 start_server() { # name port
   local log="$BENCH/target/logs/$1-$2.log"
@@ -93,21 +105,43 @@ start_server() { # name port
   rm -f "$log"
   case "$1" in
     ours) taskset -c "$SERVER_CPUS" "$OURS_BIN" --port "$2" --log-level warn >"$log" 2>&1 & ;;
+    ours-admin | ours-admin-ui) taskset -c "$SERVER_CPUS" "$OURS_BIN" --port "$2" --log-level warn --admin >"$log" 2>&1 & ;;
+    ours-admin-prod) taskset -c "$SERVER_CPUS" "$OURS_BIN" --port "$2" --log-level warn --admin --admin-mode production >"$log" 2>&1 & ;;
     socketioxide) taskset -c "$SERVER_CPUS" "$SX_BIN" --port "$2" >"$log" 2>&1 & ;;
     node) taskset -c "$SERVER_CPUS" node "$BENCH/servers/node/server.js" --port "$2" >"$log" 2>&1 & ;;
     *) echo "run.sh: unknown server $1" >&2; return 1 ;;
   esac
   SERVER_PID=$!
+  local up=0
   for _ in $(seq 100); do
-    grep -q "^listening on" "$log" 2>/dev/null && return 0
+    grep -q "^listening on" "$log" 2>/dev/null && { up=1; break; }
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
-  echo "run.sh: $1 did not start; see $log" >&2
+  if [ "$up" = 0 ]; then
+    echo "run.sh: $1 did not start; see $log" >&2
+    return 1
+  fi
+  [ "$1" = ours-admin-ui ] || return 0
+  # An open Admin UI tab, on the load generator's CPU.
+  local alog="$BENCH/target/logs/admin-ui-$2.log"
+  NODE_PATH="$ROOT/conformance/node_modules" taskset -c 1 \
+    node "$BENCH/servers/admin-ui-client.js" "http://127.0.0.1:$2" >"$alog" 2>&1 &
+  ADMIN_PID=$!
+  for _ in $(seq 100); do
+    grep -q "^admin connected" "$alog" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "run.sh: the admin UI client did not connect; see $alog" >&2
   return 1
 }
 
 stop_server() {
+  if [ -n "$ADMIN_PID" ]; then
+    kill -TERM "$ADMIN_PID" 2>/dev/null || true
+    wait "$ADMIN_PID" 2>/dev/null || true
+    ADMIN_PID=""
+  fi
   [ -n "$SERVER_PID" ] || return 0
   kill -TERM "$SERVER_PID" 2>/dev/null || true
   for _ in $(seq 30); do

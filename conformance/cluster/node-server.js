@@ -3,7 +3,10 @@
 // adapter, default key `socket.io`, default options) over node-redis v4 (`redis` 4.7, the client
 // the adapter's README uses). The reference the Rust `conformance-server --redis URL` must match.
 //
-//   node node-server.js --port 0 --redis redis://127.0.0.1:6379
+//   node node-server.js --port 0 --redis redis://127.0.0.1:6379 [--admin SERVER_ID]
+//
+// `--admin SERVER_ID` also runs @socket.io/admin-ui's instrument() (namespace /admin, no auth,
+// development mode, that server id) and allows credentialed CORS from any origin.
 //
 // Prints `listening on 127.0.0.1:PORT` once the HTTP server listens and the adapters of both
 // namespaces are subscribed (the node's own response channel is counted by PUBSUB NUMSUB).
@@ -71,6 +74,7 @@ function parseArgs(argv) {
     switch (flag) {
       case '--port': args.port = Number(value); break;
       case '--redis': args.redis = value; break;
+      case '--admin': args.admin = value; break;
       default: throw new Error(`unknown flag ${flag}`);
     }
   }
@@ -195,12 +199,20 @@ async function main() {
 
   const httpServer = http.createServer();
   const io = new Server(httpServer, {
-    cors: { origin: '*' },
+    // The Admin UI's client sends credentials: the origin reflected.
+    cors: args.admin ? { origin: true, credentials: true } : { origin: '*' },
     adapter: createAdapter(pubClient, subClient),
   });
   let port = args.port;
   const namespaces = ['/', '/custom'].map((name) => io.of(name));
+  if (args.admin) {
+    // `--admin SERVER_ID`: @socket.io/admin-ui's instrument(), no auth, development mode.
+    const { instrument } = require('@socket.io/admin-ui');
+    instrument(io, { auth: false, mode: 'development', serverId: args.admin });
+  }
   for (const nsp of namespaces) setupNamespace(io, nsp, () => port);
+  // The admin namespace's adapter is waited for below too.
+  if (args.admin) namespaces.push(io.of('/admin'));
 
   await new Promise((resolve, reject) => {
     httpServer.once('error', reject);

@@ -50,7 +50,8 @@
 //! - `transport/`: long-polling and WebSocket glue; `service.rs`: routing,
 //!   refusals, handshakes; `cors.rs`: [`Cors`]; `compression.rs`: gzip /
 //!   deflate of polling responses ([`HttpCompression`]); `body.rs`: any
-//!   request body read as `Bytes`; `server.rs`: an accept loop.
+//!   request body read as `Bytes`; `server.rs`: an accept loop;
+//!   `observer.rs`: [`EngineObserver`] (session and message counts, for metrics).
 //! - `tower.rs` (cargo feature `tower`, on by default): `tower::Service` for
 //!   [`EngineIo`], for any `http_body::Body`.
 //!
@@ -89,6 +90,7 @@ mod cors;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod observer;
 mod packet;
 mod payload;
 mod payload_v3;
@@ -106,6 +108,7 @@ pub use compression::HttpCompression;
 pub use config::EngineConfig;
 pub use cors::{Cors, CorsOrigin, DEFAULT_CORS_METHODS};
 pub use error::{DecodeError, Error, HandshakeError};
+pub use observer::EngineObserver;
 pub use packet::{Message, Packet, PacketType, Str};
 pub use payload::{Payload, SEPARATOR, encode_payload};
 pub use payload_v3::{

@@ -15,6 +15,7 @@ use hyper::body::Body;
 
 use crate::config::EngineConfig;
 use crate::error::{Error, HandshakeError};
+use crate::observer::EngineObserver;
 use crate::packet::{Packet, Str};
 use crate::proto::{CloseReason, Protocol, Session, Timings, Transport};
 use crate::sid::Sid;
@@ -89,6 +90,8 @@ struct Inner {
     handler: Handler,
     allow_request: Option<AllowRequest>,
     initial_headers: Option<InitialHeaders>,
+    /// See [`EngineIo::set_observer`].
+    observer: std::sync::OnceLock<Arc<dyn EngineObserver>>,
 }
 
 /// An Engine.IO server: a cloneable hyper service plus the session registry.
@@ -218,6 +221,7 @@ impl EngineIoBuilder {
                 handler: Arc::new(move |s, i| Box::pin(handler(s, i))),
                 allow_request: self.allow_request,
                 initial_headers: self.initial_headers,
+                observer: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -355,6 +359,13 @@ impl EngineIo {
     /// The configuration in use.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// Installs the observer that every session opened from now on reports
+    /// to (see [`EngineObserver`]); only the first call installs one.
+    /// Returns whether this call did.
+    pub fn set_observer(&self, observer: Arc<dyn EngineObserver>) -> bool {
+        self.inner.observer.set(observer).is_ok()
     }
 
     /// Number of live sessions.
@@ -733,6 +744,7 @@ impl EngineIo {
             registry,
             config.max_buffered_incoming,
             b64,
+            self.inner.observer.get().cloned(),
         );
         {
             let mut map = self
@@ -747,6 +759,9 @@ impl EngineIo {
             map.insert(sid, shared.clone());
         }
         tracing::info!(%sid, %transport, eio = protocol.number(), remote = ?shared.handshake.remote_addr, "session opened");
+        if let Some(o) = &shared.observer {
+            o.session_opened(sid, transport);
+        }
         if transport == Transport::Polling {
             // A WebSocket session's timers run in its connection's task.
             self.inner.tasks.spawn(run_timer(shared.clone()));

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use tokio::sync::Notify;
 
 use crate::error::Error;
+use crate::observer::EngineObserver;
 use crate::packet::{Message, Str};
 use crate::proto::{CloseReason, Protocol, Session, Transport};
 use crate::sid::Sid;
@@ -132,6 +133,8 @@ pub(crate) struct Shared {
     inbox_room: Notify,
     pub(crate) handshake: HandshakeRequest,
     registry: Weak<dyn Registry>,
+    /// The engine's observer when the session opened (see `observer.rs`).
+    pub(crate) observer: Option<Arc<dyn EngineObserver>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -155,6 +158,7 @@ impl Shared {
         registry: Weak<dyn Registry>,
         incoming_bound: usize,
         b64: bool,
+        observer: Option<Arc<dyn EngineObserver>>,
     ) -> (Arc<Shared>, Incoming) {
         let protocol = session.protocol();
         let shared = Arc::new(Shared {
@@ -177,6 +181,7 @@ impl Shared {
             inbox_room: Notify::new(),
             handshake,
             registry,
+            observer,
         });
         let incoming = Incoming {
             shared: shared.clone(),
@@ -219,6 +224,9 @@ impl Shared {
 
     fn finish_close(&self, reason: CloseReason) {
         tracing::info!(sid = %self.sid, %reason, "session closed");
+        if let Some(o) = &self.observer {
+            o.session_closed(self.sid, reason, self.lock().transport());
+        }
         if let Some(reg) = self.registry.upgrade() {
             reg.remove(&self.sid);
         }
@@ -269,7 +277,14 @@ impl Shared {
         &self,
         msgs: impl ExactSizeIterator<Item = Message> + Clone,
     ) -> Result<Backlog, Error> {
+        let counted = self
+            .observer
+            .as_ref()
+            .map(|o| (o, msgs.len(), msgs.clone().map(|m| m.len()).sum::<usize>()));
         let sent = self.with(|s| s.send(msgs))?;
+        if let Some((o, n, bytes)) = counted {
+            o.messages_sent(n, bytes);
+        }
         if sent.wake {
             self.changed.notify_waiters();
         }
@@ -438,6 +453,9 @@ impl Socket {
         let queued = self.shared.with(|s| s.send_volatile(msgs.iter().cloned()));
         if queued {
             self.shared.changed.notify_waiters();
+            if let Some(o) = &self.shared.observer {
+                o.messages_sent(msgs.len(), msgs.iter().map(Message::len).sum());
+            }
         }
         queued
     }
@@ -530,6 +548,9 @@ impl InboxSender {
             }
             if inbox.queue.len() >= inbox.bound {
                 return Some(received);
+            }
+            if let Some(o) = &shared.observer {
+                o.message_received(&received.message);
             }
             inbox.queue.push_back(received);
         }

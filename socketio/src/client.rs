@@ -326,11 +326,20 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
             return send_packet(client, refusal);
         }
     }
-    let Some(missed) = join(client, &ns, &socket, recovered.as_ref()) else {
+    let Some((missed, rooms)) = join(client, &ns, &socket, recovered.as_ref()) else {
         return;
     };
     connecting.joined = true;
     drop(connecting);
+    // Told here, out of `join`'s ordering lock (an observer emits, and may
+    // emit on this very namespace): the rooms first, as the reference's
+    // adapter reports them before its `connection` event.
+    if let Some(o) = ns.observer() {
+        for room in &rooms {
+            o.room_joined(&ns.name, room, &socket.id());
+        }
+        o.socket_connected(&socket);
+    }
     tracing::debug!(
         sid = %client.esock.sid(),
         id = %socket.id(),
@@ -356,14 +365,15 @@ struct Recovered {
 /// then, for a recovering socket, the events it missed. With recovery, all of
 /// it under the namespace's ordering lock, so that each event emitted
 /// meanwhile is in the replay or delivered live, exactly once and in order.
-/// Returns the number of replayed events, or `None` if the connection closed.
+/// Returns the number of replayed events and the rooms joined, or `None` if
+/// the connection closed.
 /// Synchronous on purpose: the lock is never held across an await.
 fn join(
     client: &Arc<Client>,
     ns: &Arc<crate::ns::NsInner>,
     socket: &Socket,
     recovered: Option<&Recovered>,
-) -> Option<usize> {
+) -> Option<(usize, Vec<crate::adapter::Room>)> {
     let _order = ns.recovery_order();
     if !client.esock.is_open() {
         return None;
@@ -413,7 +423,7 @@ fn join(
             replayed += 1;
         }
     }
-    Some(replayed)
+    Some((replayed, rooms))
 }
 
 /// The v3 ERROR payload of a middleware refusal: the error's data if it is
@@ -447,7 +457,7 @@ struct Connecting {
 impl Drop for Connecting {
     fn drop(&mut self) {
         if !self.joined {
-            self.ns.adapter().del_all(&self.id);
+            self.ns.leave_all_rooms(&self.id);
         }
         self.io.connect_done(&self.ns);
     }

@@ -1,7 +1,7 @@
 //! The handshake of a namespace connection, in the shape the reference server
 //! gives `socket.handshake`.
 
-mod date;
+pub(crate) mod date;
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -16,6 +16,7 @@ use crate::config::SocketIoConfig;
 use crate::error::Error;
 use crate::extensions::Extensions;
 use crate::ns::{ConnectError, Middleware, Namespace, NsHandlers, NsInner};
+use crate::observe::ObserverSlot;
 use crate::operators::{BroadcastOperator, IntoRooms};
 use crate::socket::{BoxFuture, Socket};
 
@@ -28,9 +29,14 @@ pub(crate) struct IoInner {
     dynamic: RwLock<Vec<(Matcher, Arc<NsHandlers>)>>,
     middlewares: RwLock<Vec<Middleware>>,
     adapter_factory: AdapterFactory,
-    engine: EngineIo,
+    pub(crate) engine: EngineIo,
     state: Arc<Extensions>,
     client_files: Option<crate::serve_client::ClientFiles>,
+    /// The socket observer of every namespace (the Admin UI's development mode).
+    pub(crate) observer: Arc<ObserverSlot>,
+    /// The Admin UI's state, once instrumented.
+    #[cfg(feature = "admin")]
+    pub(crate) admin: OnceLock<Arc<crate::admin::Admin>>,
 }
 
 impl IoInner {
@@ -55,6 +61,7 @@ impl IoInner {
                     &self.adapter_factory,
                     false,
                     self.state.clone(),
+                    self.observer.clone(),
                 ),
             })
             .clone()
@@ -96,11 +103,36 @@ impl IoInner {
                     &self.adapter_factory,
                     true,
                     self.state.clone(),
+                    self.observer.clone(),
                 ),
             }
         });
         ns.inner.connecting.fetch_add(1, Ordering::AcqRel);
         Some(ns.inner.clone())
+    }
+
+    /// Every namespace of the server now (static ones, live dynamic
+    /// children), sorted by name.
+    pub(crate) fn namespace_list(&self) -> Vec<Namespace> {
+        let mut list: Vec<Namespace> = self
+            .namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| a.name().cmp(b.name()));
+        list
+    }
+
+    /// An existing namespace (none is created).
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    pub(crate) fn namespace_by_name(&self, name: &str) -> Option<Namespace> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// Ends a [`namespace_for`](Self::namespace_for): the socket joined or was
@@ -150,7 +182,7 @@ impl IoInner {
 /// ```
 #[derive(Clone)]
 pub struct SocketIo {
-    inner: Arc<IoInner>,
+    pub(crate) inner: Arc<IoInner>,
 }
 
 impl std::fmt::Debug for SocketIo {
@@ -275,6 +307,9 @@ impl SocketIoBuilder {
             engine,
             state: Arc::new(self.state),
             client_files,
+            observer: Arc::new(ObserverSlot::new()),
+            #[cfg(feature = "admin")]
+            admin: OnceLock::new(),
         });
         let _ = cell.set(Arc::downgrade(&inner));
         let io = SocketIo { inner };
@@ -563,6 +598,10 @@ impl SocketIo {
         );
         if tokio::time::timeout_at(deadline, goodbyes).await.is_err() {
             tracing::warn!("disconnect handlers still running at shutdown_timeout");
+        }
+        #[cfg(feature = "admin")]
+        if let Some(admin) = self.inner.admin.get() {
+            admin.stop();
         }
         for ns in &namespaces {
             let _ = tokio::time::timeout_at(deadline, ns.adapter().close()).await;

@@ -41,6 +41,9 @@
 //!   app-wide state ([`Extensions`]).
 //! - `ns.rs`: namespaces, middlewares. `operators.rs`: `to`/`except`/... and
 //!   bulk operations. `adapter/`: the [`Adapter`] trait and the in-memory one.
+//! - `observe.rs`: what the sockets report to an observer (the Admin UI's
+//!   development mode). `admin/` (cargo feature `admin`): the server side of
+//!   the official Socket.IO Admin UI, `SocketIo::instrument`.
 //! - `io.rs`: [`SocketIo`], the hyper service. `serve_client.rs`: the client
 //!   bundle ([`SocketIoConfig::serve_client`]). `tower.rs` (feature `tower`):
 //!   `tower::Service` and `SocketIo::layer`.
@@ -91,6 +94,8 @@ axum::serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?, app).await?;
 
 mod ack;
 mod adapter;
+#[cfg(feature = "admin")]
+mod admin;
 mod client;
 mod config;
 mod encoded;
@@ -103,6 +108,7 @@ mod handshake;
 mod io;
 pub mod msgpack;
 mod ns;
+mod observe;
 mod operators;
 pub mod packet;
 mod remote;
@@ -118,6 +124,8 @@ pub use adapter::{
     Adapter, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter,
     RecoveryStore, RemoteAcks, Room, SessionState, SocketInfo,
 };
+#[cfg(feature = "admin")]
+pub use admin::{AdminAuth, AdminConfig, AdminMode};
 pub use config::{Parser, RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
 pub use engineio::Backlog;

@@ -12,6 +12,7 @@ use crate::adapter::{Adapter, AdapterFactory, BroadcastOptions, Room, SocketInfo
 use crate::config::SocketIoConfig;
 use crate::encoded::Args;
 use crate::error::{AckError, Error};
+use crate::observe::{ObserverSlot, SocketObserver};
 use crate::operators::{BroadcastOperator, IntoRooms, PendingAcks};
 use crate::remote::RemoteSocket;
 use crate::server_events::{ServerAck, ServerEventHandlers};
@@ -131,6 +132,8 @@ pub(crate) struct NsInner {
     recovery_order: Mutex<()>,
     /// App-wide state (`SocketIoBuilder::state`), shared by every namespace.
     pub(crate) state: Arc<crate::extensions::Extensions>,
+    /// The server's socket observer (the Admin UI's development mode), if any.
+    observer: Arc<ObserverSlot>,
 }
 
 impl NsInner {
@@ -141,6 +144,7 @@ impl NsInner {
         factory: &AdapterFactory,
         dynamic: bool,
         state: Arc<crate::extensions::Extensions>,
+        observer: Arc<ObserverSlot>,
     ) -> Arc<NsInner> {
         let ns = Arc::new(NsInner {
             name,
@@ -153,6 +157,7 @@ impl NsInner {
             connecting: AtomicUsize::new(0),
             recovery_order: Mutex::new(()),
             state,
+            observer,
         });
         let adapter = factory(LocalNamespace {
             inner: Arc::downgrade(&ns),
@@ -178,6 +183,56 @@ impl NsInner {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
         })
+    }
+
+    /// The server's socket observer, if one is installed.
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn SocketObserver>> {
+        self.observer.get()
+    }
+
+    /// Adds a socket to rooms (through the adapter); an observer hears of
+    /// each room it was not in yet.
+    pub(crate) fn join_rooms(&self, id: &SocketId, rooms: &[Room]) {
+        let adapter = self.adapter();
+        let Some(o) = self.observer.get() else {
+            return adapter.add_all(id, rooms);
+        };
+        let mut before = adapter.socket_rooms(id);
+        adapter.add_all(id, rooms);
+        for room in rooms {
+            if !before.contains(room) {
+                o.room_joined(&self.name, room, id);
+                before.push(room.clone());
+            }
+        }
+    }
+
+    /// Removes a socket from a room (through the adapter); an observer hears
+    /// of it if the socket was in it.
+    pub(crate) fn leave_room(&self, id: &SocketId, room: &str) {
+        let adapter = self.adapter();
+        let Some(o) = self.observer.get() else {
+            return adapter.del(id, room);
+        };
+        let was_in = adapter.socket_rooms(id).iter().any(|r| r == room);
+        adapter.del(id, room);
+        if was_in {
+            o.room_left(&self.name, room, id);
+        }
+    }
+
+    /// Removes a socket from every room (through the adapter); an observer
+    /// hears of each.
+    pub(crate) fn leave_all_rooms(&self, id: &SocketId) {
+        let adapter = self.adapter();
+        let Some(o) = self.observer.get() else {
+            return adapter.del_all(id);
+        };
+        let rooms = adapter.socket_rooms(id);
+        adapter.del_all(id);
+        for room in &rooms {
+            o.room_left(&self.name, room, id);
+        }
     }
 
     /// The next server→client ack id of this namespace.

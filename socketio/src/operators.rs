@@ -226,6 +226,12 @@ impl BroadcastOperator {
     /// None today; kept for adapters whose publish can fail.
     pub fn emit_args(&self, event: &str, mut args: Args) -> Result<(), Error> {
         let adapter = self.ns.adapter();
+        // Out of the ordering lock below: an observer emits.
+        if let Some(o) = self.ns.observer().filter(|o| o.wants_events()) {
+            for id in adapter.sockets(&self.opts) {
+                o.event_sent(&self.ns.name, &id, event, &args);
+            }
+        }
         // Connection state recovery: non-volatile events get an offset and are
         // kept, then delivered, in one step for recovering sockets (ns.rs).
         let _order = self.ns.recovery_order();
@@ -304,6 +310,8 @@ impl BroadcastOperator {
     /// sockets of this node.
     pub(crate) fn start_acks(&self, data: Args, timeout: Duration) -> (EncodedPacket, PendingAcks) {
         let id = self.ns.next_ack_id();
+        let observer = self.ns.observer().filter(|o| o.wants_events());
+        let split = observer.map(|_| data.clone().split_event());
         let packet =
             EncodedPacket::event_data(self.ns.config.parser, &self.ns.name, data, Some(id));
         let deadline = tokio::time::Instant::now() + timeout;
@@ -312,6 +320,9 @@ impl BroadcastOperator {
             let Some(socket) = self.ns.get(&sid) else {
                 continue;
             };
+            if let (Some(o), Some((Some(event), args))) = (observer, &split) {
+                o.event_sent(&self.ns.name, &sid, event, args);
+            }
             let Some(rx) = socket.register_ack(id) else {
                 continue;
             };
@@ -364,7 +375,7 @@ impl BroadcastOperator {
         let rooms = rooms.into_rooms();
         let adapter = self.ns.adapter();
         for id in adapter.sockets(&self.opts) {
-            adapter.add_all(&id, &rooms);
+            self.ns.join_rooms(&id, &rooms);
         }
         if !self.opts.flags.local {
             adapter.remote_add_sockets(&self.opts, &rooms);
@@ -378,7 +389,7 @@ impl BroadcastOperator {
         let adapter = self.ns.adapter();
         for id in adapter.sockets(&self.opts) {
             for room in &rooms {
-                adapter.del(&id, room);
+                self.ns.leave_room(&id, room);
             }
         }
         if !self.opts.flags.local {

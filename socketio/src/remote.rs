@@ -45,11 +45,15 @@ impl std::fmt::Debug for RemoteSocket {
 
 impl RemoteSocket {
     pub(crate) fn local(socket: Socket) -> Self {
+        let mut data = socket.data_value();
+        if let Some(o) = socket.inner_ns().observer() {
+            data = o.shared_data(&socket, data);
+        }
         let info = SocketInfo::new(
             socket.id(),
             socket.handshake().to_json(),
             socket.rooms(),
-            socket.data_value(),
+            data,
         );
         RemoteSocket {
             ns: socket.inner_ns(),

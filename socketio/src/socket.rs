@@ -362,6 +362,9 @@ impl Socket {
     /// If `data` does not serialize.
     pub fn set_data<T: Serialize>(&self, data: &T) -> Result<(), Error> {
         *lock(&self.inner.data) = serde_json::to_value(data)?;
+        if let Some(o) = self.inner.ns.observer() {
+            o.data_changed(self);
+        }
         Ok(())
     }
 
@@ -578,6 +581,9 @@ impl Socket {
     }
 
     pub(crate) async fn dispatch(&self, event: String, args: Args, id: Option<u64>) {
+        if let Some(o) = self.inner.ns.observer().filter(|o| o.wants_events()) {
+            o.event_received(self, &event, &args);
+        }
         // As in Node, the catch-all listeners see every event as it arrived,
         // before the middlewares (refused ones included).
         let (any, middlewares) = {
@@ -651,6 +657,9 @@ impl Socket {
     }
 
     fn notify_outgoing(&self, event: &str, args: &Args) {
+        if let Some(o) = self.inner.ns.observer().filter(|o| o.wants_events()) {
+            o.event_sent(&self.inner.ns.name, &self.inner.id, event, args);
+        }
         let any = read(&self.inner.handlers).any_outgoing.clone();
         for l in &any {
             l(self, event, args);
@@ -784,13 +793,13 @@ impl Socket {
     /// Joins rooms.
     pub fn join(&self, rooms: impl crate::operators::IntoRooms) {
         let rooms = rooms.into_rooms();
-        self.inner.ns.adapter().add_all(&self.inner.id, &rooms);
+        self.inner.ns.join_rooms(&self.inner.id, &rooms);
     }
 
     /// Leaves rooms.
     pub fn leave(&self, rooms: impl crate::operators::IntoRooms) {
         for room in rooms.into_rooms() {
-            self.inner.ns.adapter().del(&self.inner.id, &room);
+            self.inner.ns.leave_room(&self.inner.id, &room);
         }
     }
 
@@ -873,7 +882,10 @@ impl Socket {
             let packet = EncodedPacket::packet(self.parser(), Packet::disconnect(self.ns_name()));
             let _ = self.inner.client.esock.send_slice(packet.messages());
         }
-        self.inner.ns.adapter().del_all(&self.inner.id);
+        if let Some(o) = self.inner.ns.observer() {
+            o.socket_disconnected(self, reason);
+        }
+        self.inner.ns.leave_all_rooms(&self.inner.id);
         self.inner.ns.remove_socket(&self.inner.id);
         self.inner
             .client

@@ -9,12 +9,21 @@
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
 //!                    [--shutdown-timeout 10000] [--shutdown-mode drop|goodbye]  (on SIGTERM)
+//!                    [--admin] [--admin-user NAME --admin-password-hash BCRYPT] [--admin-readonly]
+//!                    [--admin-mode development|production] [--admin-server-id ID]
+//!                    [--admin-stats-interval ms]
 //! conformance-server --app client-suites [--port-a 3000] [--port-b 3210] [--log-level info]
 //! ```
 //! - `/engine.io/`: plain Engine.IO, CORS any origin; every message is echoed
 //!   back, except the text `server-close`, which makes the server close the session.
 //! - `/socket.io/`: Socket.IO, CORS any origin; see `app.rs`.
 //! - `GET /stats`: what the Socket.IO app holds, as JSON; see `stats.rs`.
+//! - With `--admin` (or any `--admin-*` flag): the Socket.IO Admin UI's
+//!   namespace `/admin` (`SocketIo::instrument`; auth off unless
+//!   `--admin-user` and `--admin-password-hash` are given; development mode
+//!   unless `--admin-mode production`), and `/socket.io/` then allows
+//!   credentialed CORS from any origin that asks (the origin reflected), as
+//!   the hosted UI needs.
 //!
 //! Prints `listening on 127.0.0.1:PORT` once ready (with `--redis`: once the
 //! adapter's subscriptions are live); exits on SIGTERM / SIGINT.
@@ -60,6 +69,10 @@ struct Args {
     parser: socketio::Parser,
     /// Serve Engine.IO v3 clients too (`--allow-eio3`, a flag without value).
     allow_eio3: bool,
+    /// The Admin UI's namespace (`--admin` and the `--admin-*` flags).
+    admin: Option<socketio::AdminConfig>,
+    admin_user: Option<String>,
+    admin_password_hash: Option<String>,
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -96,11 +109,23 @@ fn parse_args() -> Result<Args, String> {
         goodbye: false,
         parser: socketio::Parser::Json,
         allow_eio3: false,
+        admin: None,
+        admin_user: None,
+        admin_password_hash: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--allow-eio3" {
             args.allow_eio3 = true;
+            continue;
+        }
+        if flag == "--admin" || flag == "--admin-readonly" {
+            let admin = args.admin.take().unwrap_or_default();
+            args.admin = Some(if flag == "--admin-readonly" {
+                admin.readonly(true)
+            } else {
+                admin
+            });
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -133,8 +158,37 @@ fn parse_args() -> Result<Args, String> {
                 "msgpack" => args.parser = socketio::Parser::Msgpack,
                 _ => return Err(format!("unknown parser {value} (json or msgpack)")),
             },
+            "--admin-user" => args.admin_user = Some(value),
+            "--admin-password-hash" => args.admin_password_hash = Some(value),
+            "--admin-mode" => {
+                let mode = match value.as_str() {
+                    "development" => socketio::AdminMode::Development,
+                    "production" => socketio::AdminMode::Production,
+                    _ => return Err(format!("unknown admin mode {value}")),
+                };
+                args.admin = Some(args.admin.take().unwrap_or_default().mode(mode));
+            }
+            "--admin-server-id" => {
+                args.admin = Some(args.admin.take().unwrap_or_default().server_id(value));
+            }
+            "--admin-stats-interval" => {
+                let ms: u64 = value.parse().map_err(|e| bad(&e))?;
+                args.admin = Some(
+                    args.admin
+                        .take()
+                        .unwrap_or_default()
+                        .stats_interval(Duration::from_millis(ms)),
+                );
+            }
             other => return Err(format!("unknown flag {other}")),
         }
+    }
+    match (args.admin_user.take(), args.admin_password_hash.take()) {
+        (Some(user), Some(hash)) => {
+            args.admin = Some(args.admin.take().unwrap_or_default().basic_auth(user, hash));
+        }
+        (None, None) => {}
+        _ => return Err("--admin-user and --admin-password-hash go together".to_owned()),
     }
     Ok(args)
 }
@@ -263,7 +317,11 @@ async fn main() -> std::process::ExitCode {
                     .max_payload(args.max_payload)
                     .shutdown_timeout(Duration::from_millis(args.shutdown_timeout))
                     .allow_eio3(args.allow_eio3)
-                    .cors(Cors::any()),
+                    .cors(if args.admin.is_some() {
+                        Cors::reflect().credentials(true)
+                    } else {
+                        Cors::any()
+                    }),
             )
             .connect_timeout(Duration::from_millis(args.connect_timeout))
             .with_recovery(args.recovery_ms)
@@ -277,6 +335,12 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(admin) = args.admin.clone() {
+        if let Err(e) = io.instrument(admin) {
+            eprintln!("conformance-server: --admin: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    }
     if let Some(r) = &redis {
         if tokio::time::timeout(Duration::from_secs(10), r.ready())
             .await

@@ -248,7 +248,17 @@ async fn drive<S>(
             };
             match packet {
                 Ok(p) => {
-                    let msg = shared.with(|s| s.handle_packet(now(), Conn::Ws(conn), p));
+                    let upgrade = matches!(p, Packet::Upgrade);
+                    let (msg, upgraded) = shared.with(|s| {
+                        let before = s.transport();
+                        let msg = s.handle_packet(now(), Conn::Ws(conn), p);
+                        (msg, upgrade && before != s.transport())
+                    });
+                    if upgraded {
+                        if let Some(o) = &shared.observer {
+                            o.session_upgraded(shared.sid);
+                        }
+                    }
                     match (msg, tx.as_ref()) {
                         (Some(message), Some(tx)) => {
                             let received = Received {

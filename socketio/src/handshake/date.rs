@@ -122,7 +122,7 @@ pub(super) fn http_date(ms: u64) -> String {
 }
 
 /// `new Date(ms).toISOString()`, or `None` where JavaScript throws a `RangeError`.
-pub(super) fn iso(ms: u64) -> Option<String> {
+pub(crate) fn iso(ms: u64) -> Option<String> {
     Civil::from_millis(ms).map(|c| c.iso())
 }
 
