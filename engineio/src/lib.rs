@@ -101,9 +101,10 @@ mod tasks;
 #[cfg(feature = "tower")]
 mod tower;
 mod transport;
+mod ws;
 
 pub use compression::HttpCompression;
-pub use config::EngineConfig;
+pub use config::{EngineConfig, PerMessageDeflate};
 pub use cors::{Cors, CorsOrigin, DEFAULT_CORS_METHODS};
 pub use error::{DecodeError, Error, HandshakeError};
 pub use packet::{Message, Packet, PacketType, Str};

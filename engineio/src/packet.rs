@@ -8,6 +8,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::sync::{Arc, OnceLock};
+
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -33,6 +35,10 @@ pub struct Str {
     /// 1 when `buf` starts with the message type digit `4` that is not part
     /// of the text, 0 otherwise.
     skip: u8,
+    /// For a [`message_frame`](Str::message_frame) (a broadcast): its frame
+    /// compressed for permessage-deflate, made by the first connection that
+    /// needs it and shared by all the others.
+    deflated: Option<Arc<OnceLock<Option<Bytes>>>>,
 }
 
 impl Str {
@@ -41,6 +47,7 @@ impl Str {
         Str {
             buf: Utf8Bytes::from_static(s),
             skip: 0,
+            deflated: None,
         }
     }
 
@@ -59,6 +66,7 @@ impl Str {
         Str {
             buf: Utf8Bytes::from(framed),
             skip: 1,
+            deflated: Some(Arc::default()),
         }
     }
 
@@ -88,7 +96,27 @@ impl Str {
     }
 
     pub(crate) fn from_utf8_bytes(b: Utf8Bytes) -> Self {
-        Str { buf: b, skip: 0 }
+        Str {
+            buf: b,
+            skip: 0,
+            deflated: None,
+        }
+    }
+
+    /// The message frame (`4` + text) compressed by `compress` (`None`: sent
+    /// uncompressed); for a [`message_frame`](Self::message_frame) computed
+    /// once and shared by every session it is sent to (a compressor with no
+    /// context takeover gives every recipient the same bytes).
+    pub(crate) fn deflated_frame(
+        &self,
+        compress: impl FnOnce(&[u8]) -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        match &self.deflated {
+            Some(cell) => cell
+                .get_or_init(|| compress(self.message_frame_bytes().as_bytes()))
+                .clone(),
+            None => compress(self.message_frame_bytes().as_bytes()),
+        }
     }
 
     /// The WebSocket frame of this text as a message (`4` + text), shared

@@ -8,6 +8,7 @@
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
+//!                    [--per-message-deflate THRESHOLD]  (WebSocket permessage-deflate, both paths)
 //!                    [--shutdown-timeout 10000] [--shutdown-mode drop|goodbye]  (on SIGTERM)
 //! conformance-server --app client-suites [--port-a 3000] [--port-b 3210] [--log-level info]
 //! ```
@@ -60,6 +61,9 @@ struct Args {
     parser: socketio::Parser,
     /// Serve Engine.IO v3 clients too (`--allow-eio3`, a flag without value).
     allow_eio3: bool,
+    /// WebSocket permessage-deflate with this threshold in bytes
+    /// (`--per-message-deflate 1024`); off when absent.
+    deflate: Option<usize>,
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -96,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
         goodbye: false,
         parser: socketio::Parser::Json,
         allow_eio3: false,
+        deflate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -110,6 +115,7 @@ fn parse_args() -> Result<Args, String> {
             "--ping-interval" => args.ping_interval = value.parse().map_err(|e| bad(&e))?,
             "--ping-timeout" => args.ping_timeout = value.parse().map_err(|e| bad(&e))?,
             "--max-payload" => args.max_payload = value.parse().map_err(|e| bad(&e))?,
+            "--per-message-deflate" => args.deflate = Some(value.parse().map_err(|e| bad(&e))?),
             "--connect-timeout" => args.connect_timeout = value.parse().map_err(|e| bad(&e))?,
             "--log-level" => args.log_level = value,
             "--app" => match value.as_str() {
@@ -161,6 +167,12 @@ async fn shutdown_signal() {
     }
 }
 
+/// `--per-message-deflate THRESHOLD` as the engine option.
+fn deflate(args: &Args) -> Option<engineio::PerMessageDeflate> {
+    args.deflate
+        .map(|t| engineio::PerMessageDeflate::default().threshold(t))
+}
+
 fn engine_app(args: &Args) -> Result<EngineIo, engineio::Error> {
     let config = EngineConfig::default()
         .ping_interval(Duration::from_millis(args.ping_interval))
@@ -168,6 +180,7 @@ fn engine_app(args: &Args) -> Result<EngineIo, engineio::Error> {
         .max_payload(args.max_payload)
         .shutdown_timeout(Duration::from_millis(args.shutdown_timeout))
         .allow_eio3(args.allow_eio3)
+        .per_message_deflate(deflate(args))
         .cors(Cors::any());
     EngineIo::new(config, |socket, mut incoming| async move {
         while let Some(msg) = incoming.recv().await {
@@ -263,6 +276,7 @@ async fn main() -> std::process::ExitCode {
                     .max_payload(args.max_payload)
                     .shutdown_timeout(Duration::from_millis(args.shutdown_timeout))
                     .allow_eio3(args.allow_eio3)
+                    .per_message_deflate(deflate(&args))
                     .cors(Cors::any()),
             )
             .connect_timeout(Duration::from_millis(args.connect_timeout))
