@@ -773,6 +773,20 @@ pub(crate) mod tests {
             }
         }
 
+        /// The fuzz target's property (`fuzzing::check_ws_frame`) over client
+        /// frames built from arbitrary header bytes and payloads.
+        #[test]
+        fn fuzz_property_twin(
+            config in any::<u8>(),
+            frames in proptest::collection::vec((any::<u8>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..6),
+        ) {
+            let mut data = vec![config];
+            for (first, payload) in frames {
+                data.extend(client_frame(first, &payload, M));
+            }
+            crate::fuzzing::check_ws_frame(&data);
+        }
+
         /// Arbitrary bytes never panic, and an error is final.
         #[test]
         fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
