@@ -553,6 +553,33 @@ mod tests {
     }
 
     #[test]
+    fn a_broadcast_frame_is_compressed_once_for_all_its_clones() {
+        let calls = std::cell::Cell::new(0);
+        let compress = |b: &[u8]| {
+            calls.set(calls.get() + 1);
+            Some(Bytes::copy_from_slice(b).slice(1..))
+        };
+        let s = Str::message_frame("shared");
+        let copies: Vec<Str> = (0..5).map(|_| s.clone()).collect();
+        let first = copies[0].deflated_frame(compress).unwrap();
+        assert_eq!(
+            &first[..],
+            b"shared",
+            "the frame (`4` + text) is what is compressed"
+        );
+        for c in &copies {
+            let again = c.deflated_frame(compress).unwrap();
+            assert_eq!(again.as_ptr(), first.as_ptr(), "one compressed buffer");
+        }
+        assert_eq!(calls.get(), 1);
+        // A text that is not a broadcast frame is compressed on each send.
+        let direct = Str::from("direct");
+        direct.deflated_frame(compress);
+        direct.deflated_frame(compress);
+        assert_eq!(calls.get(), 3);
+    }
+
+    #[test]
     fn message_frame_is_shared_not_rebuilt() {
         let s = Str::message_frame("héllo");
         assert_eq!(s.as_str(), "héllo");
