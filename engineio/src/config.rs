@@ -40,6 +40,7 @@ use crate::error::Error;
 /// | `cors` | off | | |
 /// | `http_compression` | on, threshold 1 024 | bytes | polling responses of at least the threshold are gzip'd / deflated per `Accept-Encoding` (one compressed copy per response) |
 /// | `allow_eio3` | off | | Engine.IO v3 clients (Socket.IO v2); see [`allow_eio3`](Self::allow_eio3) |
+/// | `per_message_deflate` | off (threshold 1 024 when on) | bytes | WebSocket permessage-deflate; no zlib state per connection (see [`PerMessageDeflate`]) |
 ///
 /// # Outbound backpressure: bursts are not slow clients
 ///
@@ -128,6 +129,67 @@ pub struct EngineConfig {
     /// version"}` while this is off, served as v3 when it is on. See
     /// [`Protocol`](crate::Protocol) for what changes on the wire.
     pub allow_eio3: bool,
+    /// WebSocket permessage-deflate (RFC 7692, Node's `perMessageDeflate`):
+    /// off (`None`) by default, as in Node.
+    pub per_message_deflate: Option<PerMessageDeflate>,
+}
+
+/// WebSocket compression (permessage-deflate, RFC 7692), offered to clients
+/// that ask for it (Chromium and Node's `ws` do by default).
+///
+/// ```
+/// use engineio::{EngineConfig, PerMessageDeflate};
+/// let c = EngineConfig::default().per_message_deflate(Some(PerMessageDeflate::default().threshold(0)));
+/// assert_eq!(c.per_message_deflate.map(|d| d.threshold), Some(0));
+/// assert!(EngineConfig::default().per_message_deflate.is_none());
+/// ```
+///
+/// # Memory
+/// The server answers every offer with `server_no_context_takeover` and
+/// `client_no_context_takeover`: each message is compressed and inflated on
+/// its own, so a connection keeps **no** zlib state between messages: one
+/// compressor and one decompressor per worker thread, made on first use,
+/// serve all connections (an idle connection costs nothing for deflate). While a message
+/// is handled it costs its compressed and its inflated copy; an inflated
+/// message is refused past `max_payload` (close code 1009), however small its
+/// compressed form. A broadcast text message is compressed once and the
+/// compressed frame shared by every recipient; binary messages and direct
+/// sends are compressed per connection.
+///
+/// An offer asking for `server_max_window_bits` below 15 is declined (the
+/// connection is then uncompressed): the deflate backend always uses a 32 KiB
+/// window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PerMessageDeflate {
+    /// Smallest message, in bytes of its frame, that is compressed (default
+    /// 1 024, Node's); smaller ones go uncompressed.
+    pub threshold: usize,
+    /// zlib level 0–9 (default 6, zlib's and Node's default).
+    pub level: u32,
+}
+
+impl Default for PerMessageDeflate {
+    fn default() -> Self {
+        PerMessageDeflate {
+            threshold: 1024,
+            level: 6,
+        }
+    }
+}
+
+impl PerMessageDeflate {
+    /// Sets [`threshold`](Self::threshold).
+    pub fn threshold(mut self, bytes: usize) -> Self {
+        self.threshold = bytes;
+        self
+    }
+
+    /// Sets [`level`](Self::level) (values over 9 are taken as 9).
+    pub fn level(mut self, level: u32) -> Self {
+        self.level = level.min(9);
+        self
+    }
 }
 
 impl Default for EngineConfig {
@@ -152,6 +214,7 @@ impl Default for EngineConfig {
             cors: None,
             http_compression: Some(HttpCompression::default()),
             allow_eio3: false,
+            per_message_deflate: None,
         }
     }
 }
@@ -281,6 +344,18 @@ impl EngineConfig {
     /// ```
     pub fn http_compression(mut self, value: Option<HttpCompression>) -> Self {
         self.http_compression = value;
+        self
+    }
+
+    /// Sets [`per_message_deflate`](Self::per_message_deflate) (`None`: off).
+    ///
+    /// ```
+    /// use engineio::{EngineConfig, PerMessageDeflate};
+    /// let c = EngineConfig::default().per_message_deflate(Some(PerMessageDeflate::default()));
+    /// assert_eq!(c.per_message_deflate.map(|d| d.threshold), Some(1024));
+    /// ```
+    pub fn per_message_deflate(mut self, value: Option<PerMessageDeflate>) -> Self {
+        self.per_message_deflate = value;
         self
     }
 

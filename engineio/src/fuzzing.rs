@@ -20,6 +20,111 @@ use crate::packet::{Message, Packet};
 use crate::payload::{Payload, SEPARATOR, encode_payload};
 use crate::proto::{CloseReason, Conn, Protocol, Session, Timings, Transport, WsOutput};
 
+// ----- WebSocket frames --------------------------------------------------------------------
+
+/// A client frame (FIN and opcode in `first`, masked with `mask`), as a client sends it.
+fn masked_frame(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut out = vec![first];
+    let n = payload.len();
+    if n < 126 {
+        out.push(0x80 | n as u8);
+    } else if let Ok(n16) = u16::try_from(n) {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&n16.to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    let mut body = payload.to_vec();
+    crate::ws::frame::apply_mask(&mut body, mask);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Everything a decoder yields for `input` fed in chunks of `chunk` bytes, up to and
+/// including its first error.
+fn decode_frames(
+    input: &[u8],
+    chunk: usize,
+    max: usize,
+    deflate: bool,
+) -> Vec<Result<crate::ws::frame::Incoming, crate::ws::frame::CloseError>> {
+    let mut d = crate::ws::frame::Decoder::new(max, deflate);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for part in input.chunks(chunk.max(1)) {
+        buf.extend_from_slice(part);
+        loop {
+            match d.decode(&mut buf) {
+                Ok(Some(m)) => out.push(Ok(m)),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Target `ws_frame`: byte 0 configures (bit 0: permessage-deflate negotiated; bits 1-2:
+/// `max_payload` 64 B / 1 KiB / 64 KiB / 1 MB; bits 3-7: the chunk size the bytes arrive in),
+/// the rest is what a client sends.
+///
+/// Properties: no panic; the same messages and the same error whatever the chunking; no
+/// message over `max_payload`, no control frame over 125 bytes; a compressed message inflates
+/// to at most `max_payload` or is refused with 1007 / 1009; every message, sent again as one
+/// masked frame, decodes to itself.
+pub fn check_ws_frame(data: &[u8]) {
+    use crate::ws::frame::{CloseError, Incoming, MAX_CONTROL};
+    let Some((&config, input)) = data.split_first() else {
+        return;
+    };
+    let deflate = config & 1 != 0;
+    let max = [64, 1024, 64 * 1024, 1_000_000]
+        .get(usize::from((config >> 1) & 3))
+        .copied()
+        .unwrap_or(64);
+    let chunk = usize::from(config >> 3) + 1;
+    let whole = decode_frames(input, input.len(), max, deflate);
+    let chunked = decode_frames(input, chunk, max, deflate);
+    // Chunking can only cut the list short at the end (a frame not yet complete).
+    if whole != chunked {
+        panic!("chunks of {chunk} changed the result:\n{whole:?}\n{chunked:?}");
+    }
+    for m in whole.into_iter().flatten() {
+        let (first, payload): (u8, Bytes) = match &m {
+            Incoming::Text(t) => (0x81, Bytes::copy_from_slice(t.as_bytes())),
+            Incoming::Binary(b) => (0x82, b.clone()),
+            Incoming::Compressed { text, data } => {
+                assert!(data.len() <= max, "compressed message over max_payload");
+                match crate::ws::deflate::inflate(data, max) {
+                    Ok(b) => assert!(b.len() <= max, "inflated over max_payload"),
+                    Err(CloseError::InvalidData | CloseError::TooBig) => {}
+                    Err(e) => panic!("unexpected inflate error {e:?}"),
+                }
+                (if *text { 0xC1 } else { 0xC2 }, data.clone())
+            }
+            Incoming::Ping(p) => (0x89, p.clone()),
+            Incoming::Pong(p) => (0x8A, p.clone()),
+            Incoming::Close(_) => continue,
+        };
+        assert!(payload.len() <= max, "message over max_payload");
+        if first & 0x08 != 0 {
+            assert!(payload.len() <= MAX_CONTROL, "control frame over 125 bytes");
+        }
+        let again = decode_frames(
+            &masked_frame(first, &payload, [1, 2, 3, 4]),
+            1 << 20,
+            max,
+            deflate,
+        );
+        assert_eq!(again, vec![Ok(m)], "a message sent again decodes to itself");
+    }
+}
+
 // ----- codecs ------------------------------------------------------------------------------
 
 /// Target `engineio_packet`: `data` as a text packet, a polling item and a binary frame.

@@ -47,6 +47,8 @@
 //! - `proto/`: the sans-IO session state machine (heartbeat, upgrade, close,
 //!   queues); no tokio, hyper or clock inside.
 //! - `socket.rs`: the shared session cell, the timer task, [`Socket`] and [`Incoming`].
+//! - `ws/`: the WebSocket data path, sans-IO: RFC 6455 framing (`frame.rs`)
+//!   and permessage-deflate (`deflate.rs`, [`PerMessageDeflate`]).
 //! - `transport/`: long-polling and WebSocket glue; `service.rs`: routing,
 //!   refusals, handshakes; `cors.rs`: [`Cors`]; `compression.rs`: gzip /
 //!   deflate of polling responses ([`HttpCompression`]); `body.rs`: any
@@ -67,6 +69,14 @@
 //! [`EngineIo::close`] (and the end of [`EngineIo::serve`]) takes at most
 //! `shutdown_timeout` (10 s) plus half a second, whatever the clients or the
 //! handlers do; nothing it spawned is left running.
+//!
+//! WebSocket frames are decoded by our own codec: a message (its fragments
+//! added up, compressed or inflated) over `max_payload` is refused from the
+//! frame header on with close code 1009, before its bytes are read; a frame
+//! breaking RFC 6455 gets 1002, text that is not UTF-8 1007. Control frames
+//! are at most 125 bytes. A connection holds no read buffer between frames
+//! and no write buffer between batches; with [`PerMessageDeflate`] on it holds
+//! no zlib state either (see its `# Memory`).
 //!
 //! Engine.IO v3 payloads ([`PayloadV3`], only with `allow_eio3`) are decoded
 //! lazily too, within the same `max_payload` body bound. A length prefix has
@@ -103,9 +113,10 @@ mod tasks;
 #[cfg(feature = "tower")]
 mod tower;
 mod transport;
+mod ws;
 
 pub use compression::HttpCompression;
-pub use config::EngineConfig;
+pub use config::{EngineConfig, PerMessageDeflate};
 pub use cors::{Cors, CorsOrigin, DEFAULT_CORS_METHODS};
 pub use error::{DecodeError, Error, HandshakeError};
 pub use observer::EngineObserver;

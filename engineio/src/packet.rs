@@ -8,6 +8,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::sync::{Arc, OnceLock};
+
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -33,6 +35,10 @@ pub struct Str {
     /// 1 when `buf` starts with the message type digit `4` that is not part
     /// of the text, 0 otherwise.
     skip: u8,
+    /// For a [`message_frame`](Str::message_frame) (a broadcast): its frame
+    /// compressed for permessage-deflate, made by the first connection that
+    /// needs it and shared by all the others.
+    deflated: Option<Arc<OnceLock<Option<Bytes>>>>,
 }
 
 impl Str {
@@ -41,6 +47,7 @@ impl Str {
         Str {
             buf: Utf8Bytes::from_static(s),
             skip: 0,
+            deflated: None,
         }
     }
 
@@ -59,6 +66,7 @@ impl Str {
         Str {
             buf: Utf8Bytes::from(framed),
             skip: 1,
+            deflated: Some(Arc::default()),
         }
     }
 
@@ -88,7 +96,27 @@ impl Str {
     }
 
     pub(crate) fn from_utf8_bytes(b: Utf8Bytes) -> Self {
-        Str { buf: b, skip: 0 }
+        Str {
+            buf: b,
+            skip: 0,
+            deflated: None,
+        }
+    }
+
+    /// The message frame (`4` + text) compressed by `compress` (`None`: sent
+    /// uncompressed); for a [`message_frame`](Self::message_frame) computed
+    /// once and shared by every session it is sent to (a compressor with no
+    /// context takeover gives every recipient the same bytes).
+    pub(crate) fn deflated_frame(
+        &self,
+        compress: impl FnOnce(&[u8]) -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        match &self.deflated {
+            Some(cell) => cell
+                .get_or_init(|| compress(self.message_frame_bytes().as_bytes()))
+                .clone(),
+            None => compress(self.message_frame_bytes().as_bytes()),
+        }
     }
 
     /// The WebSocket frame of this text as a message (`4` + text), shared
@@ -522,6 +550,33 @@ mod tests {
             panic!("not a text message")
         };
         assert_eq!(t.as_ptr(), base.wrapping_add(1));
+    }
+
+    #[test]
+    fn a_broadcast_frame_is_compressed_once_for_all_its_clones() {
+        let calls = std::cell::Cell::new(0);
+        let compress = |b: &[u8]| {
+            calls.set(calls.get() + 1);
+            Some(Bytes::copy_from_slice(b).slice(1..))
+        };
+        let s = Str::message_frame("shared");
+        let copies: Vec<Str> = (0..5).map(|_| s.clone()).collect();
+        let first = copies[0].deflated_frame(compress).unwrap();
+        assert_eq!(
+            &first[..],
+            b"shared",
+            "the frame (`4` + text) is what is compressed"
+        );
+        for c in &copies {
+            let again = c.deflated_frame(compress).unwrap();
+            assert_eq!(again.as_ptr(), first.as_ptr(), "one compressed buffer");
+        }
+        assert_eq!(calls.get(), 1);
+        // A text that is not a broadcast frame is compressed on each send.
+        let direct = Str::from("direct");
+        direct.deflated_frame(compress);
+        direct.deflated_frame(compress);
+        assert_eq!(calls.get(), 3);
     }
 
     #[test]

@@ -325,12 +325,35 @@ fn websocket_accept(method: &Method, headers: &HeaderMap) -> Option<HeaderValue>
     HeaderValue::from_str(&accept).ok()
 }
 
-fn switching_protocols(accept: HeaderValue) -> Response<ResponseBody> {
+/// What a WebSocket connection gets: `max_payload`, and permessage-deflate
+/// when the server has it on and the request offers it acceptably.
+fn ws_link(config: &EngineConfig, headers: &HeaderMap) -> websocket::WsLink {
+    let deflate = config.per_message_deflate.filter(|_| {
+        crate::ws::deflate::negotiate(
+            headers
+                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        )
+    });
+    websocket::WsLink {
+        max_payload: config.max_payload,
+        deflate,
+    }
+}
+
+fn switching_protocols(accept: HeaderValue, link: &websocket::WsLink) -> Response<ResponseBody> {
     let mut res = plain_response(StatusCode::SWITCHING_PROTOCOLS, "");
     let h = res.headers_mut();
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if link.deflate.is_some() {
+        h.insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(crate::ws::deflate::RESPONSE),
+        );
+    }
     res
 }
 
@@ -589,7 +612,7 @@ impl EngineIo {
                         return refuse(HandshakeError::BadRequest);
                     };
                     let on = hyper::upgrade::on(&mut req);
-                    let max = config.max_payload;
+                    let link = ws_link(config, req.headers());
                     match shared.with_wake(|s| s.start_probe(now())) {
                         Some(conn) => {
                             tracing::debug!(sid = %shared.sid, "upgrade probe started");
@@ -600,7 +623,7 @@ impl EngineIo {
                                 shared,
                                 conn,
                                 on,
-                                max,
+                                link,
                                 self.inner.websockets.clone(),
                                 headers,
                                 websocket::WsRole { timers: false, b64 },
@@ -609,10 +632,10 @@ impl EngineIo {
                         }
                         None => {
                             tracing::info!(sid = %shared.sid, "second websocket for session; closing it");
-                            self.inner.tasks.spawn(websocket::refuse(on, max));
+                            self.inner.tasks.spawn(websocket::refuse(on));
                         }
                     }
-                    switching_protocols(accept)
+                    switching_protocols(accept, &link)
                 }
             };
         }
@@ -668,6 +691,7 @@ impl EngineIo {
             }
             Some(accept) => {
                 let on = hyper::upgrade::on(&mut req);
+                let link = ws_link(config, req.headers());
                 if let Some(conn) = shared.with(|s| s.initial_ws_conn()) {
                     let headers = shared.handshake.headers.clone();
                     // A WebSocket session lives and dies with this one
@@ -677,7 +701,7 @@ impl EngineIo {
                         shared.clone(),
                         conn,
                         on,
-                        config.max_payload,
+                        link,
                         self.inner.websockets.clone(),
                         headers,
                         websocket::WsRole {
@@ -689,7 +713,7 @@ impl EngineIo {
                 } else {
                     self.inner.tasks.spawn(run_timer(shared.clone()));
                 }
-                switching_protocols(accept)
+                switching_protocols(accept, &link)
             }
         };
         if let Some(f) = &self.inner.initial_headers {

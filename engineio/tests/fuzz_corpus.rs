@@ -23,6 +23,11 @@ fn engineio_payload_v3() {
 }
 
 #[test]
+fn ws_frame() {
+    replay("ws_frame", engineio::fuzzing::check_ws_frame);
+}
+
+#[test]
 fn session_engine_only() {
     replay("session", engineio::fuzzing::check_session);
 }

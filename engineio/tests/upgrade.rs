@@ -171,3 +171,37 @@ async fn upgrades_disabled_refuses_the_websocket() {
     server.post_ok(&sid, b"4ok").await;
     assert_eq!(server.poll_text(&sid).await, "4ok");
 }
+
+/// Regression (the probe-close race, written down at
+/// `Session::close_gracefully`): the application closes the session while the
+/// client probes. The official client, having got `3probe`, pauses its polling
+/// and will not poll again; it finishes the upgrade with `5` and expects what
+/// was queued, and the close, on the WebSocket. The probe used to be closed at
+/// once by the graceful close: the client then never saw the close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_close_during_the_probe_lets_the_client_finish_the_upgrade() {
+    let server = server().await;
+    let (sid, _) = server.polling_open().await;
+    let socket = server.engine.socket(&sid).unwrap();
+    let target = server.url(&format!("transport=polling&sid={sid}"));
+    let pending = start_request(server.addr, "GET", &target).await;
+    let mut ws = server.ws_upgrade(&sid).await;
+    ws_send_text(&mut ws, "2probe").await;
+    assert_eq!(ws_recv_text(&mut ws).await, "3probe");
+    // The client pauses: it takes the pending GET's answer and polls no more.
+    let res = finish_request(pending, "GET").await;
+    assert_eq!((res.status, res.text().as_str()), (200, "6"));
+    // Now the application closes the session, with a last message queued.
+    socket.send_text("bye").unwrap();
+    socket.close();
+    // The client finishes its upgrade: the message and the close come on
+    // the WebSocket.
+    ws_send_text(&mut ws, "5").await;
+    assert_eq!(ws_recv_text(&mut ws).await, "4bye");
+    let frame = ws_expect_closed(&mut ws).await;
+    assert_eq!(frame.map(|f| u16::from(f.code)), Some(1000));
+    assert_eq!(
+        server.wait_closed(&sid).await.reason,
+        engineio::CloseReason::ForcedClose
+    );
+}

@@ -8,6 +8,7 @@
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
+//!                    [--per-message-deflate THRESHOLD]  (WebSocket permessage-deflate, both paths)
 //!                    [--shutdown-timeout 10000] [--shutdown-mode drop|goodbye]  (on SIGTERM)
 //!                    [--admin] [--admin-user NAME --admin-password-hash BCRYPT] [--admin-readonly]
 //!                    [--admin-mode development|production] [--admin-server-id ID]
@@ -73,6 +74,9 @@ struct Args {
     admin: Option<socketio::AdminConfig>,
     admin_user: Option<String>,
     admin_password_hash: Option<String>,
+    /// WebSocket permessage-deflate with this threshold in bytes
+    /// (`--per-message-deflate 1024`); off when absent.
+    deflate: Option<usize>,
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -112,6 +116,7 @@ fn parse_args() -> Result<Args, String> {
         admin: None,
         admin_user: None,
         admin_password_hash: None,
+        deflate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -135,6 +140,7 @@ fn parse_args() -> Result<Args, String> {
             "--ping-interval" => args.ping_interval = value.parse().map_err(|e| bad(&e))?,
             "--ping-timeout" => args.ping_timeout = value.parse().map_err(|e| bad(&e))?,
             "--max-payload" => args.max_payload = value.parse().map_err(|e| bad(&e))?,
+            "--per-message-deflate" => args.deflate = Some(value.parse().map_err(|e| bad(&e))?),
             "--connect-timeout" => args.connect_timeout = value.parse().map_err(|e| bad(&e))?,
             "--log-level" => args.log_level = value,
             "--app" => match value.as_str() {
@@ -215,6 +221,12 @@ async fn shutdown_signal() {
     }
 }
 
+/// `--per-message-deflate THRESHOLD` as the engine option.
+fn deflate(args: &Args) -> Option<engineio::PerMessageDeflate> {
+    args.deflate
+        .map(|t| engineio::PerMessageDeflate::default().threshold(t))
+}
+
 fn engine_app(args: &Args) -> Result<EngineIo, engineio::Error> {
     let config = EngineConfig::default()
         .ping_interval(Duration::from_millis(args.ping_interval))
@@ -222,6 +234,7 @@ fn engine_app(args: &Args) -> Result<EngineIo, engineio::Error> {
         .max_payload(args.max_payload)
         .shutdown_timeout(Duration::from_millis(args.shutdown_timeout))
         .allow_eio3(args.allow_eio3)
+        .per_message_deflate(deflate(args))
         .cors(Cors::any());
     EngineIo::new(config, |socket, mut incoming| async move {
         while let Some(msg) = incoming.recv().await {
@@ -317,6 +330,7 @@ async fn main() -> std::process::ExitCode {
                     .max_payload(args.max_payload)
                     .shutdown_timeout(Duration::from_millis(args.shutdown_timeout))
                     .allow_eio3(args.allow_eio3)
+                    .per_message_deflate(deflate(&args))
                     .cors(if args.admin.is_some() {
                         Cors::reflect().credentials(true)
                     } else {

@@ -21,6 +21,13 @@ process.on('exit', () => {
 });
 
 /**
+ * Extra flags for every server of a run, before each test's own (which win):
+ * `CONFORMANCE_SERVER_ARGS='--per-message-deflate 0' npm test` runs the suites with
+ * WebSocket compression on.
+ */
+const EXTRA_ARGS = (process.env.CONFORMANCE_SERVER_ARGS || '').split(/\s+/).filter(Boolean);
+
+/**
  * Spawns the server with `--port 0` plus `args` and resolves once it printed
  * `listening on 127.0.0.1:PORT`.
  * @param {string[]} args e.g. ['--ping-interval', '300', '--ping-timeout', '200']
@@ -34,7 +41,7 @@ function startServer(args = []) {
       'at the repository root, or set CONFORMANCE_SERVER'));
   }
   const verbose = Boolean(process.env.CONFORMANCE_VERBOSE);
-  const child = spawn(binary, ['--port', '0', ...args], {
+  const child = spawn(binary, ['--port', '0', ...EXTRA_ARGS, ...args], {
     stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'pipe'],
   });
   running.add(child);

@@ -297,10 +297,34 @@ impl Session {
         // reference (its probe transport is closed on the socket's `close`):
         // a client that was pausing its polling for the upgrade finishes the
         // upgrade (`5` on the probe) once the pending GET brought what was
-        // queued, and the close then comes on the WebSocket. Closing the probe
-        // at once left the official client with a failed probe and its polling
-        // paused for good: it never saw the close (about one run in three of
-        // 'disconnect-me' close=true over polling+upgrade).
+        // queued, and the close then comes on the WebSocket.
+        //
+        // The race this prevents (the probe-close race; it lost the close of
+        // 'disconnect-me' close=true over polling+upgrade about one run in
+        // two under load with tungstenite's writer, and about one in six
+        // with the direct frame writer of 314118e, which was reverted for
+        // it; both writers were innocent):
+        // 1. client: polling, a GET in flight; opens the probe, sends `2probe`;
+        // 2. server: `3probe` on the probe (and `6` to the held GET);
+        // 3. client (engine.io-client `_probe`): `upgrading = true`, polling
+        //    `pause()`: waits for the GET in flight, then will send `5`;
+        // 4. server: the application closes the session (`disconnect-me`
+        //    came in a POST before the pause); this used to drop the probe
+        //    at once: its writer sent a close frame;
+        // 5. client: the probe's close → `upgradeError`; the pause callback
+        //    does nothing (`failed`), polling stays paused, and `upgrading`
+        //    stays true;
+        // 6. client: `41` (io server disconnect) → `engine.close()`, which
+        //    waits for `upgrade`/`upgradeError` (already past) since it is
+        //    `upgrading`; and no GET ever fetches the close: the client
+        //    never closes.
+        // The window is step 3 to the server's receipt of `5`, about one
+        // round trip; a faster writer of `3probe` only made it likelier.
+        // Regression tests: the session test
+        // `a_graceful_close_keeps_the_upgrade_probe_until_the_close_is_delivered`
+        // and `tests/upgrade.rs`
+        // `a_graceful_close_during_the_probe_lets_the_client_finish_the_upgrade`
+        // (both fail with `self.probe = None` here).
         self.state = State::Closing {
             reason,
             deadline: now + self.timings.close_wait,

@@ -6,7 +6,8 @@
 //! to [`CHUNK`] bytes into a per-thread scratch buffer instead, hands the
 //! caller what it asked for, and keeps the rest for the next reads in a
 //! buffer of exactly that size, freed once drained: an idle connection holds
-//! no read buffer here at all.
+//! no read buffer here at all. [`BatchedRead::read_batch`] appends a whole
+//! batch to the caller's buffer instead (the WebSocket frame reader).
 
 use std::cell::RefCell;
 use std::io;
@@ -38,6 +39,39 @@ impl<S> BatchedRead<S> {
             left: Vec::new(),
             pos: 0,
         }
+    }
+
+    /// Appends what the socket has (one read of up to [`CHUNK`] bytes,
+    /// through the per-thread scratch buffer) to `out`, which grows by
+    /// exactly that: a caller that keeps `out` empty between frames holds no
+    /// buffer while it waits. `Ok(0)` at EOF.
+    pub(crate) async fn read_batch(&mut self, out: &mut bytes::BytesMut) -> io::Result<usize>
+    where
+        S: AsyncRead + Unpin,
+    {
+        std::future::poll_fn(|cx| {
+            if self.pos < self.left.len() {
+                let rest = self.left.get(self.pos..).unwrap_or_default();
+                out.extend_from_slice(rest);
+                let n = rest.len();
+                self.left = Vec::new();
+                self.pos = 0;
+                return Poll::Ready(Ok(n));
+            }
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let mut buf = ReadBuf::new(&mut scratch[..]);
+                match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) => {
+                        out.extend_from_slice(buf.filled());
+                        Poll::Ready(Ok(buf.filled().len()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+        })
+        .await
     }
 
     /// Bytes held, not yet read by the caller.

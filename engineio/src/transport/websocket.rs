@@ -1,50 +1,224 @@
-//! The WebSocket transport: one Engine.IO packet per frame, text frames for
+//! The WebSocket transport: one Engine.IO packet per message, text frames for
 //! text packets, binary frames for binary messages.
+//!
+//! The frames are ours both ways ([`crate::ws::frame`]): reads go through
+//! [`BatchedRead`] into a buffer that exists only while a frame is partly
+//! read; writes encode a whole batch of packets into one buffer, written with
+//! as few `write` calls as the socket allows, and dropped after it.
+//!
+//! # Invariants
+//! - **One writer.** Every byte sent on the socket (packets, pongs, the close
+//!   frame) is written by this connection's task from one buffer whose
+//!   written prefix is consumed as it goes: when the reader or the watchdog
+//!   ends the connection while a batch is half written, the close frame is
+//!   appended after the rest of that batch, never in the middle of a frame.
+//! - **Close, then FIN, then linger.** A close frame is flushed before the
+//!   write side is shut down (FIN); when the server started the close, the
+//!   connection then reads and discards until the client's close or EOF
+//!   (at most [`LINGER`]) before it is dropped, so that unread client bytes
+//!   cannot turn the end into a reset that could destroy the close frame
+//!   in the client's buffers.
+//! - **An upgrade probe is closed by the session only**: its writer closes it
+//!   when the session says so (`WsOutput::Close`), which a graceful close does
+//!   not do before the session is closed (see `Session::close_gracefully`).
+//!   The race that once lost the close of a probe is written there.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use bytes::{Bytes, BytesMut};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::CapacityError;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::batched_read::BatchedRead;
+use super::batched_read::{BatchedRead, CHUNK};
+use crate::config::PerMessageDeflate;
 use crate::packet::{Message, Packet, Str};
 use crate::payload_v3::{binary_frame_v3, decode_binary_packet_v3, decode_packet_v3};
 use crate::proto::{CloseReason, Conn, Protocol, WsOutput};
 use crate::socket::{Received, Shared, now, run_timer};
 use crate::tasks::TaskSet;
-
-/// An upgraded connection: the plain TCP stream when the server is ours (the
-/// HTTP layer's buffers are then freed), any hyper upgrade otherwise.
-enum Ws {
-    Tcp(WebSocketStream<BatchedRead<TcpStream>>),
-    Other(WebSocketStream<BatchedRead<TokioIo<hyper::upgrade::Upgraded>>>),
-}
+use crate::ws::deflate;
+use crate::ws::frame::{CloseError, Decoder, Incoming, code, encode_frame, opcode};
 
 /// How long a closed session's WebSocket may take to flush before it is dropped.
-const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Socket buffers sized for many idle connections: tungstenite grows its read
-/// buffer as needed up to the message limit (reads themselves are batched by
-/// [`BatchedRead`]). Written frames collect in a buffer and go out in one
-/// write per batch (`flush`) or per 16 KiB.
-pub(crate) fn ws_config(max_payload: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(max_payload.saturating_mul(2).max(1 << 20))
-        .max_message_size(Some(max_payload))
-        .max_frame_size(Some(max_payload))
+/// How long the close frame (and what was queued before it) may take to be written.
+const CLOSE_WRITE: Duration = Duration::from_secs(5);
+
+/// How long a server-started close waits for the client's close frame (or
+/// EOF) before the connection is dropped.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// A batch is written out once its buffer reaches this size.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// What a WebSocket connection was negotiated with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WsLink {
+    /// Largest message accepted (compressed or inflated); 1009 over it.
+    pub(crate) max_payload: usize,
+    /// permessage-deflate, when the client offered it and the server has it on.
+    pub(crate) deflate: Option<PerMessageDeflate>,
 }
 
-async fn upgrade(on: OnUpgrade, max_payload: usize) -> Option<Ws> {
+/// The read side: a decoder over bytes taken in batches.
+struct Reader<R> {
+    io: BatchedRead<R>,
+    /// Bytes read and not yet decoded: empty, and unallocated, between frames.
+    buf: BytesMut,
+    decoder: Decoder,
+}
+
+/// Why reading stopped.
+enum ReadFail {
+    /// The socket failed or ended.
+    Io,
+    /// The client broke a rule: close with this error's code.
+    Close(CloseError),
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    /// The next message or control frame; `Ok(None)` at EOF.
+    async fn next(&mut self) -> Result<Option<Incoming>, ReadFail> {
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(m)) => {
+                    if self.buf.is_empty() {
+                        // Let go of the batch's buffer (messages may still
+                        // share it); an idle connection holds none.
+                        self.buf = BytesMut::new();
+                    }
+                    return Ok(Some(m));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ReadFail::Close(e)),
+            }
+            let n = match self.decoder.missing(&self.buf) {
+                // A large frame: room for all of it, read straight into it.
+                Some(missing) if missing >= CHUNK => {
+                    self.buf.reserve(missing);
+                    self.io.read_buf(&mut self.buf).await
+                }
+                _ => self.io.read_batch(&mut self.buf).await,
+            }
+            .map_err(|_| ReadFail::Io)?;
+            if n == 0 {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// The write side: frames encoded into `out`, written from its front.
+struct Writer<W> {
+    io: W,
+    out: BytesMut,
+    protocol: Protocol,
+    b64: bool,
+    deflate: Option<PerMessageDeflate>,
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    fn new(io: W, protocol: Protocol, b64: bool, deflate: Option<PerMessageDeflate>) -> Self {
+        Writer {
+            io,
+            out: BytesMut::new(),
+            protocol,
+            b64,
+            deflate,
+        }
+    }
+
+    /// Writes what `out` holds. Cancel-safe: written bytes leave `out` as
+    /// they go, so a later call continues where this one stopped.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        while !self.out.is_empty() {
+            if self.io.write_buf(&mut self.out).await? == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+        }
+        // An idle connection keeps no write buffer.
+        self.out = BytesMut::new();
+        Ok(())
+    }
+
+    /// Appends a message frame, compressed when the link has deflate and
+    /// the frame reaches its threshold.
+    fn put_message(&mut self, op: u8, payload: &[u8], text: Option<&Str>) {
+        if let Some(d) = self.deflate.filter(|d| payload.len() >= d.threshold) {
+            let level = d.level;
+            let compressed = match text {
+                Some(t) => t.deflated_frame(|b| deflate::compress(b, level)),
+                None => deflate::compress(payload, level),
+            };
+            if let Some(c) = compressed {
+                encode_frame(&mut self.out, op, true, &c);
+                return;
+            }
+        }
+        encode_frame(&mut self.out, op, false, payload);
+    }
+
+    /// Appends the frame of `p` (v3: binary with its type byte, or as
+    /// `b4<base64>` text for a `b64` client, as `encodePacket` of the
+    /// reference's `packages/engine.io/lib/parser-v3/index.ts`).
+    fn put_packet(&mut self, p: Packet) {
+        match p {
+            Packet::Message(Message::Binary(b)) if self.protocol == Protocol::V3 && self.b64 => {
+                let t = crate::payload_v3::base64_text_v3(&b);
+                self.put_message(opcode::TEXT, t.as_bytes(), None);
+            }
+            Packet::Message(Message::Binary(b)) if self.protocol == Protocol::V3 => {
+                let f = binary_frame_v3(&b);
+                self.put_message(opcode::BINARY, &f, None);
+            }
+            Packet::Message(Message::Binary(b)) => self.put_message(opcode::BINARY, &b, None),
+            Packet::Message(Message::Text(t)) if self.deflate.is_some() => {
+                let f = t.message_frame_bytes();
+                self.put_message(opcode::TEXT, f.as_bytes(), Some(&t));
+            }
+            other => {
+                let f = other.to_text_frame();
+                self.put_message(opcode::TEXT, f.as_bytes(), None);
+            }
+        }
+    }
+
+    /// Flushes what is queued, then sends a close frame and shuts the write
+    /// side down (FIN), within [`CLOSE_WRITE`].
+    async fn close(&mut self, body: &[u8]) -> bool {
+        let sent = tokio::time::timeout(CLOSE_WRITE, async {
+            self.flush().await?;
+            encode_frame(&mut self.out, opcode::CLOSE, false, body);
+            self.flush().await?;
+            self.io.shutdown().await
+        })
+        .await;
+        matches!(sent, Ok(Ok(())))
+    }
+}
+
+/// An upgraded connection split in halves: the plain TCP stream when the
+/// server is ours (the HTTP layer's buffers are then freed), any hyper
+/// upgrade otherwise.
+enum Halves {
+    Tcp(
+        tokio::net::tcp::OwnedReadHalf,
+        tokio::net::tcp::OwnedWriteHalf,
+        BytesMut,
+    ),
+    Other(
+        tokio::io::ReadHalf<TokioIo<hyper::upgrade::Upgraded>>,
+        tokio::io::WriteHalf<TokioIo<hyper::upgrade::Upgraded>>,
+    ),
+}
+
+async fn upgrade(on: OnUpgrade) -> Option<Halves> {
     let upgraded = match on.await {
         Ok(u) => u,
         Err(e) => {
@@ -52,32 +226,30 @@ async fn upgrade(on: OnUpgrade, max_payload: usize) -> Option<Ws> {
             return None;
         }
     };
-    let config = Some(ws_config(max_payload));
     Some(match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
             // Bytes the client sent after its request are kept; hyper's read
             // buffer is released.
-            let early = parts.read_buf.to_vec();
-            let tcp = parts.io.into_inner();
-            let tcp = BatchedRead::new(tcp);
-            Ws::Tcp(WebSocketStream::from_partially_read(tcp, early, Role::Server, config).await)
+            let early = BytesMut::from(parts.read_buf.as_ref());
+            let (r, w) = parts.io.into_inner().into_split();
+            Halves::Tcp(r, w, early)
         }
         Err(upgraded) => {
-            let io = BatchedRead::new(TokioIo::new(upgraded));
-            Ws::Other(WebSocketStream::from_raw_socket(io, Role::Server, config).await)
+            let (r, w) = tokio::io::split(TokioIo::new(upgraded));
+            Halves::Other(r, w)
         }
     })
 }
 
 /// Completes an upgrade that cannot join its session, then closes it at once
 /// (a second WebSocket for a session that is upgrading or upgraded).
-pub(crate) async fn refuse(on: OnUpgrade, max_payload: usize) {
-    match upgrade(on, max_payload).await {
-        Some(Ws::Tcp(mut ws)) => {
-            let _ = ws.close(None).await;
+pub(crate) async fn refuse(on: OnUpgrade) {
+    match upgrade(on).await {
+        Some(Halves::Tcp(_, w, _)) => {
+            Writer::new(w, Protocol::V4, false, None).close(&[]).await;
         }
-        Some(Ws::Other(mut ws)) => {
-            let _ = ws.close(None).await;
+        Some(Halves::Other(_, w)) => {
+            Writer::new(w, Protocol::V4, false, None).close(&[]).await;
         }
         None => {}
     }
@@ -96,38 +268,23 @@ pub(crate) struct WsRole {
     pub(crate) b64: bool,
 }
 
-/// The frame of a packet: v4 binary messages as raw binary frames, v3 ones
-/// with their leading type byte `0x04`, or as `b4<base64>` text for a `b64`
-/// client (`encodePacket` of the reference's
-/// `packages/engine.io/lib/parser-v3/index.ts`); text packets alike in both.
-fn frame(p: Packet, protocol: Protocol, b64: bool) -> WsMessage {
-    match p {
-        Packet::Message(Message::Binary(b)) if protocol == Protocol::V3 && b64 => {
-            WsMessage::Text(crate::payload_v3::base64_text_v3(&b))
-        }
-        Packet::Message(Message::Binary(b)) if protocol == Protocol::V3 => {
-            WsMessage::Binary(binary_frame_v3(&b))
-        }
-        Packet::Message(Message::Binary(b)) => WsMessage::Binary(b),
-        other => WsMessage::Text(other.to_text_frame()),
-    }
-}
-
-/// Decodes a received frame in the session's protocol: in v3 a text frame
-/// may be `b4<base64>` and a binary frame starts with the type byte.
-fn decode_frame(msg: WsMessage, protocol: Protocol) -> Option<Result<Packet, crate::DecodeError>> {
-    match (msg, protocol) {
-        (WsMessage::Text(t), Protocol::V3) => {
-            Some(decode_packet_v3(Str::from_utf8_bytes(t).into_bytes()))
-        }
+/// Decodes a received message in the session's protocol: in v3 a text
+/// message may be `b4<base64>` and a binary one starts with the type byte.
+fn decode_message(
+    text: Option<Utf8Bytes>,
+    binary: Option<Bytes>,
+    protocol: Protocol,
+) -> Option<Result<Packet, crate::DecodeError>> {
+    match (text, binary, protocol) {
+        (Some(t), _, Protocol::V3) => Some(decode_packet_v3(Str::from_utf8_bytes(t).into_bytes())),
         // `b<base64>` is a binary message in a text frame too (what a
         // client with `forceBase64` sends), as in a polling payload.
-        (WsMessage::Text(t), _) => Some(Packet::decode_polling_item(
+        (Some(t), _, _) => Some(Packet::decode_polling_item(
             Str::from_utf8_bytes(t).into_bytes(),
         )),
-        (WsMessage::Binary(b), Protocol::V3) => Some(decode_binary_packet_v3(b)),
-        (WsMessage::Binary(b), _) => Some(Ok(Packet::decode_binary(b))),
-        _ => None,
+        (None, Some(b), Protocol::V3) => Some(decode_binary_packet_v3(b)),
+        (None, Some(b), _) => Some(Ok(Packet::decode_binary(b))),
+        (None, None, _) => None,
     }
 }
 
@@ -141,19 +298,21 @@ impl Drop for CountGuard {
 
 /// How a WebSocket connection ends.
 enum Finish {
-    /// Send a close frame with this code.
-    Frame(CloseCode),
-    /// Complete the closing handshake if the peer started it.
-    Polite,
-    /// The peer does not read: just drop the connection.
+    /// The server closes: send a close frame with this code, then linger.
+    Close(u16),
+    /// The client sent a close frame: answer it (with its code), then drop.
+    Answer(Option<u16>),
+    /// The socket is gone, or the peer does not read: just drop it.
     Drop,
 }
 
 enum ReadEnd {
-    /// The session or this connection is finished; the writer decides what to send.
-    Done,
-    /// A message over `max_payload`: close with 1009.
-    TooBig,
+    /// The socket ended or failed.
+    Gone,
+    /// The client sent a close frame with this code (or none).
+    Closed(Option<u16>),
+    /// The client broke the protocol (or a limit): close with this code.
+    Refused(u16),
 }
 
 /// Runs WebSocket `conn` of a session until it is closed (see [`WsRole`]).
@@ -162,33 +321,47 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     conn: u64,
     on: OnUpgrade,
-    max_payload: usize,
+    link: WsLink,
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
     role: WsRole,
     tasks: TaskSet,
 ) {
     let timers = role.timers;
-    let upgrading = upgrade(on, max_payload);
+    let upgrading = upgrade(on);
     tokio::pin!(upgrading);
-    let ws = if timers {
+    let halves = if timers {
         tokio::select! {
-            ws = &mut upgrading => ws,
+            h = &mut upgrading => h,
             // The session closed first; the connection still gets its close.
             () = run_timer(shared.clone()) => upgrading.await,
         }
     } else {
         upgrading.await
     };
+    let decoder = Decoder::new(link.max_payload, link.deflate.is_some());
+    let (protocol, b64, deflate) = (shared.protocol, role.b64, link.deflate);
     // The connection then lives in a task of its own, sized for `drive`
     // alone: this one's state (the handshake) is several times larger and
     // would otherwise be kept for the connection's whole life.
-    match ws {
-        Some(Ws::Tcp(ws)) => {
-            tasks.spawn(drive(shared, conn, ws, open, headers, role));
+    match halves {
+        Some(Halves::Tcp(r, w, early)) => {
+            let reader = Reader {
+                io: BatchedRead::new(r),
+                buf: early,
+                decoder,
+            };
+            let w = Writer::new(w, protocol, b64, deflate);
+            tasks.spawn(drive(shared, conn, reader, w, link, open, headers, timers));
         }
-        Some(Ws::Other(ws)) => {
-            tasks.spawn(drive(shared, conn, ws, open, headers, role));
+        Some(Halves::Other(r, w)) => {
+            let reader = Reader {
+                io: BatchedRead::new(r),
+                buf: BytesMut::new(),
+                decoder,
+            };
+            let w = Writer::new(w, protocol, b64, deflate);
+            tasks.spawn(drive(shared, conn, reader, w, link, open, headers, timers));
         }
         None => {
             shared
@@ -198,56 +371,82 @@ pub(crate) async fn run(
 }
 
 /// Moves packets between the WebSocket and the session until either ends.
-async fn drive<S>(
+#[allow(clippy::too_many_arguments)] // the two halves of `run`
+async fn drive<R, W>(
     shared: Arc<Shared>,
     conn: u64,
-    ws: WebSocketStream<S>,
+    mut rd: Reader<R>,
+    mut wr: Writer<W>,
+    link: WsLink,
     open: Arc<AtomicUsize>,
     headers: Arc<http::HeaderMap>,
-    role: WsRole,
+    timers: bool,
 ) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
-    let WsRole { timers, b64 } = role;
-    tracing::debug!(sid = %shared.sid, conn, "websocket open");
+    tracing::debug!(sid = %shared.sid, conn, deflate = link.deflate.is_some(), "websocket open");
     open.fetch_add(1, Ordering::Relaxed);
     let _count = CountGuard(open);
-    let (mut sink, mut stream) = ws.split();
     let tx = shared.incoming_sender();
+    // The payload of the last ping the client sent and we have not answered
+    // (RFC 6455 §5.5.3: answering the most recent one is enough).
+    let ping: Mutex<Option<Bytes>> = Mutex::new(None);
 
     let reader = async {
+        let end = |reason| {
+            shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), reason));
+        };
         loop {
-            let packet = match stream.next().await {
-                Some(Ok(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
-                    match decode_frame(m, shared.protocol) {
-                        Some(p) => p,
-                        None => continue,
+            let (text, binary) = match rd.next().await {
+                Ok(Some(Incoming::Text(t))) => (Some(t), None),
+                Ok(Some(Incoming::Binary(b))) => (None, Some(b)),
+                Ok(Some(Incoming::Compressed { text, data })) => {
+                    let inflated = deflate::inflate(&data, link.max_payload).and_then(|b| {
+                        if text {
+                            Utf8Bytes::try_from(b)
+                                .map(|t| (Some(t), None))
+                                .map_err(|_| CloseError::InvalidData)
+                        } else {
+                            Ok((None, Some(b)))
+                        }
+                    });
+                    match inflated {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(sid = %shared.sid, error = %e, "bad compressed websocket message; closing");
+                            end(CloseReason::TransportError);
+                            return ReadEnd::Refused(e.code());
+                        }
                     }
                 }
-                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
-                Some(Ok(WsMessage::Close(_))) | None => {
-                    shared.with_wake(|s| {
-                        s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportClose)
-                    });
-                    return ReadEnd::Done;
+                Ok(Some(Incoming::Ping(payload))) => {
+                    *ping.lock().unwrap_or_else(PoisonError::into_inner) = Some(payload);
+                    shared.wake();
+                    continue;
                 }
-                Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                    tracing::warn!(sid = %shared.sid, size, max_size, "websocket message over max_payload; closing");
-                    shared.with_wake(|s| {
-                        s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError)
-                    });
-                    return ReadEnd::TooBig;
+                Ok(Some(Incoming::Pong(_))) => continue,
+                Ok(Some(Incoming::Close(body))) => {
+                    end(CloseReason::TransportClose);
+                    return ReadEnd::Closed(body.map(|b| b.code));
                 }
-                Some(Err(e)) => {
-                    tracing::debug!(sid = %shared.sid, error = %e, "websocket read error");
-                    shared.with_wake(|s| {
-                        s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError)
-                    });
-                    return ReadEnd::Done;
+                Ok(None) => {
+                    end(CloseReason::TransportClose);
+                    return ReadEnd::Gone;
+                }
+                Err(ReadFail::Io) => {
+                    tracing::debug!(sid = %shared.sid, "websocket read error");
+                    end(CloseReason::TransportError);
+                    return ReadEnd::Gone;
+                }
+                Err(ReadFail::Close(e)) => {
+                    tracing::warn!(sid = %shared.sid, error = %e, "websocket frame refused; closing");
+                    end(CloseReason::TransportError);
+                    return ReadEnd::Refused(e.code());
                 }
             };
-            match packet {
-                Ok(p) => {
+            match decode_message(text, binary, shared.protocol) {
+                Some(Ok(p)) => {
                     let upgrade = matches!(p, Packet::Upgrade);
                     let (msg, upgraded) = shared.with(|s| {
                         let before = s.transport();
@@ -278,10 +477,11 @@ async fn drive<S>(
                         (None, _) => shared.wake(),
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(sid = %shared.sid, error = %e, "undecodable websocket frame");
+                Some(Err(e)) => {
+                    tracing::warn!(sid = %shared.sid, error = %e, "undecodable websocket message");
                     shared.with_wake(|s| s.handle_decode_error(Conn::Ws(conn)));
                 }
+                None => {}
             }
         }
     };
@@ -291,26 +491,30 @@ async fn drive<S>(
             let changed = shared.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let out = shared.with(|s| s.take_ws(now(), conn));
-            let (packets, close) = match out {
-                WsOutput::Idle => {
+            let pong = ping.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(payload) = &pong {
+                encode_frame(&mut wr.out, opcode::PONG, false, payload);
+            }
+            let (packets, close) = match shared.with(|s| s.take_ws(now(), conn)) {
+                WsOutput::Idle if pong.is_none() => {
                     changed.await;
                     continue;
                 }
+                WsOutput::Idle => (Vec::new(), false),
                 WsOutput::Packets(p) => (p, false),
                 WsOutput::Close(p) => (p, true),
             };
-            let n = packets.len();
             for p in packets {
-                if sink.feed(frame(p, shared.protocol, b64)).await.is_err() {
-                    return None;
+                wr.put_packet(p);
+                if wr.out.len() >= WRITE_BATCH && wr.flush().await.is_err() {
+                    return false;
                 }
             }
-            if n > 0 && sink.flush().await.is_err() {
-                return None;
+            if wr.flush().await.is_err() {
+                return false;
             }
             if close {
-                return Some(());
+                return true;
             }
         }
     };
@@ -328,7 +532,7 @@ async fn drive<S>(
         tokio::time::sleep(CLOSE_GRACE).await;
     };
 
-    let close_code = {
+    let finish = {
         tokio::pin!(reader);
         tokio::pin!(writer);
         tokio::pin!(watchdog);
@@ -338,34 +542,55 @@ async fn drive<S>(
                 Finish::Drop
             }
             end = &mut reader => match end {
-                ReadEnd::TooBig => Finish::Frame(CloseCode::Size),
-                ReadEnd::Done => Finish::Polite,
+                ReadEnd::Gone => Finish::Drop,
+                ReadEnd::Closed(code) => Finish::Answer(code),
+                ReadEnd::Refused(code) => Finish::Close(code),
             },
-            w = &mut writer => {
-                if w.is_none() {
+            ok = &mut writer => {
+                if ok {
+                    Finish::Close(code::NORMAL)
+                } else {
                     shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), CloseReason::TransportError));
+                    Finish::Drop
                 }
-                Finish::Frame(CloseCode::Normal)
             }
         }
     };
     drop(tx);
-    match close_code {
-        Finish::Frame(code) => {
-            let frame = CloseFrame {
-                code,
-                reason: "".into(),
-            };
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                sink.send(WsMessage::Close(Some(frame))),
-            )
-            .await;
+    match finish {
+        Finish::Close(code) => {
+            if wr.close(&code.to_be_bytes()).await {
+                linger(&mut rd).await;
+            }
         }
-        Finish::Polite => {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), sink.close()).await;
+        Finish::Answer(code) => {
+            // RFC 6455 §5.5.1: the reply typically echoes the code.
+            let body = code.map(u16::to_be_bytes);
+            wr.close(body.as_ref().map_or(&[][..], |b| b.as_slice()))
+                .await;
         }
         Finish::Drop => {}
     }
     tracing::debug!(sid = %shared.sid, conn, "websocket closed");
+}
+
+/// After a server-started close: reads (and drops) what the client still
+/// sends until its close frame or EOF, for at most [`LINGER`].
+async fn linger<R: AsyncRead + Unpin>(rd: &mut Reader<R>) {
+    let _ = tokio::time::timeout(LINGER, async {
+        loop {
+            match rd.next().await {
+                Ok(Some(Incoming::Close(_))) | Ok(None) | Err(ReadFail::Io) => return,
+                Ok(Some(_)) => {}
+                // Past a refused frame, the rest is raw bytes to skip.
+                Err(ReadFail::Close(_)) => {
+                    rd.buf = BytesMut::new();
+                    let mut sink = [0u8; 1024];
+                    while matches!(rd.io.read(&mut sink).await, Ok(n) if n > 0) {}
+                    return;
+                }
+            }
+        }
+    })
+    .await;
 }
