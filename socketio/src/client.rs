@@ -263,17 +263,40 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     // what is emitted from then until the socket joins is read after the
     // mark when it joins (see `join`).
     let recovery = io.config.connection_state_recovery.clone().filter(|_| !v3);
-    let restored = recovery.as_ref().and_then(|_| {
+    let credentials = recovery.as_ref().and_then(|_| {
         let pid = auth.get("pid")?.as_str()?;
         let offset = auth.get("offset")?.as_str()?;
-        let _order = ns.recovery_order();
-        let (session, missed) = ns.adapter().restore_session(pid, offset)?;
-        let mark = ns
-            .adapter()
-            .last_offset()
-            .unwrap_or_else(|| offset.to_owned());
-        Some((session, missed, mark))
+        Some((pid.to_owned(), offset.to_owned()))
     });
+    let restored = match &credentials {
+        None => None,
+        Some((pid, offset)) => match ns.adapter().restore_session_async(pid, offset) {
+            // A store outside this process (e.g. Redis): the adapter gives the mark.
+            Some(restoring) => restoring
+                .await
+                .map(|r| (r.session, r.missed, r.mark)),
+            None => (|| {
+                let _order = ns.recovery_order();
+                let (session, missed) = ns.adapter().restore_session(pid, offset)?;
+                let mark = ns
+                    .adapter()
+                    .last_offset()
+                    .unwrap_or_else(|| offset.clone());
+                Some((session, missed, mark))
+            })(),
+        },
+    };
+    if let Some((session, _, _)) = &restored {
+        // With a shared session store, the session's socket may still be here:
+        // its old connection is dead but not yet detected. It goes first
+        // (without being kept again), so that its leaving cannot undo the
+        // recovered socket's rooms.
+        if let Some(old) = ns.get(&session.sid) {
+            tracing::debug!(id = %session.sid, "recovered session's old socket still here; closing it");
+            old.close(DisconnectReason::ServerNamespaceDisconnect, false)
+                .await;
+        }
+    }
     let mut handshake = Handshake::new(client.esock.handshake(), auth);
     handshake.protocol = client.esock.protocol();
     // A v2 client computes its socket's id itself: the Engine.IO sid on `/`,

@@ -116,7 +116,7 @@ mod tower;
 pub use ack::AckSender;
 pub use adapter::{
     Adapter, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter,
-    RecoveryStore, RemoteAcks, Room, SessionState, SocketInfo,
+    RecoveryStore, RemoteAcks, RestoredSession, Room, SessionState, SocketInfo,
 };
 pub use config::{Parser, RecoveryConfig, SocketIoConfig};
 pub use encoded::{Args, EncodedPacket};
