@@ -272,16 +272,11 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
         None => None,
         Some((pid, offset)) => match ns.adapter().restore_session_async(pid, offset) {
             // A store outside this process (e.g. Redis): the adapter gives the mark.
-            Some(restoring) => restoring
-                .await
-                .map(|r| (r.session, r.missed, r.mark)),
+            Some(restoring) => restoring.await.map(|r| (r.session, r.missed, r.mark)),
             None => (|| {
                 let _order = ns.recovery_order();
                 let (session, missed) = ns.adapter().restore_session(pid, offset)?;
-                let mark = ns
-                    .adapter()
-                    .last_offset()
-                    .unwrap_or_else(|| offset.clone());
+                let mark = ns.adapter().last_offset().unwrap_or_else(|| offset.clone());
                 Some((session, missed, mark))
             })(),
         },

@@ -304,7 +304,9 @@ async fn main() -> std::process::ExitCode {
                 .await
                 .map(RedisHandle::Streams),
                 RedisAdapterKind::Sharded => {
-                    eprintln!("conformance-server: --redis-adapter sharded is not wired in this build");
+                    eprintln!(
+                        "conformance-server: --redis-adapter sharded is not wired in this build"
+                    );
                     return std::process::ExitCode::from(2);
                 }
             };

@@ -232,6 +232,7 @@ impl StreamsNsAdapter {
     }
 
     fn handle(self: &Arc<Self>, env: Envelope, offset: Option<StreamId>) {
+        tracing::trace!(nsp = %self.nsp, ?env, ?offset, "cluster message");
         if env.nsp != self.nsp {
             return;
         }
@@ -301,7 +302,10 @@ impl StreamsNsAdapter {
                 request_id,
                 packet,
                 attachments,
-            } => self.collect(&request_id, vec![Args::from_parts(vec![packet], attachments)]),
+            } => self.collect(
+                &request_id,
+                vec![Args::from_parts(vec![packet], attachments)],
+            ),
             Message::ClientCount { request_id, count } => {
                 if let Some(tx) = lock(&self.ack_requests).get(&request_id) {
                     let _ = tx.send(AckEvent::ClientCount(usize::try_from(count).unwrap_or(0)));
@@ -330,10 +334,13 @@ impl StreamsNsAdapter {
             o
         };
         let parser = self.ns.parser();
-        let packet = match offset {
+        // A Node node's packet carries no `nsp` (its adapter sets it when it
+        // encodes): the envelope's namespace, which is ours, is the one.
+        let mut packet = match offset {
             Some(id) => wire::with_offset(b.packet.clone(), id),
             None => b.packet.clone(),
         };
+        packet.nsp.clone_from(&self.nsp);
         let Some(encoded) = for_clients(packet, parser) else {
             return;
         };
@@ -359,7 +366,7 @@ impl StreamsNsAdapter {
         let Some(request_id) = b.request_id.clone() else {
             return;
         };
-        if lock(&self.ack_requests).contains_key(&request_id) || b.packet.nsp != self.nsp {
+        if lock(&self.ack_requests).contains_key(&request_id) {
             return;
         }
         let values = match b.packet.data {
@@ -610,7 +617,11 @@ impl StreamsNsAdapter {
         while cursor < mark {
             let entries = match self
                 .driver
-                .xrange(&cursor.next().to_string(), &end, self.driver.config.read_count)
+                .xrange(
+                    &cursor.next().to_string(),
+                    &end,
+                    self.driver.config.read_count,
+                )
                 .await
             {
                 Ok(e) => e,
@@ -635,7 +646,9 @@ impl StreamsNsAdapter {
                 }
                 if let Message::Broadcast(b) = env.message {
                     if b.takes_offset() && b.selects(&session.rooms) {
-                        if let Some(p) = for_clients(wire::with_offset(b.packet, entry.id), parser) {
+                        let mut packet = wire::with_offset(b.packet, entry.id);
+                        packet.nsp.clone_from(&self.nsp);
+                        if let Some(p) = for_clients(packet, parser) {
                             missed.push(p);
                         }
                     }
@@ -673,12 +686,10 @@ impl Adapter for StreamsNsAdapter {
         self.local.add_all(id, rooms);
         if self.recovery.is_some() {
             if let Some(session) = self.ns.session_of(id) {
-                lock(&self.records)
-                    .entry(*id)
-                    .or_insert_with(|| Record {
-                        key: self.session_key(&session.pid),
-                        last: None,
-                    });
+                lock(&self.records).entry(*id).or_insert_with(|| Record {
+                    key: self.session_key(&session.pid),
+                    last: None,
+                });
                 lock(&self.dirty).insert(*id);
                 self.wake_writer.notify_one();
             }
@@ -727,7 +738,8 @@ impl Adapter for StreamsNsAdapter {
         let Some(wp) = to_wire(packet, &self.nsp) else {
             return self.local.broadcast(packet, opts);
         };
-        let numbered = self.recovery.is_some() && wp.kind == 2 && wp.id.is_none() && !opts.flags.volatile;
+        let numbered =
+            self.recovery.is_some() && wp.kind == 2 && wp.id.is_none() && !opts.flags.volatile;
         let data = wire::broadcast_data(&wp, opts, None);
         let added = self.append(kind::BROADCAST, &data, &wp.attachments);
         if numbered {
@@ -842,7 +854,12 @@ impl Adapter for StreamsNsAdapter {
 
     fn server_side_emit(&self, data: &Args) -> Result<(), socketio::Error> {
         let v = json!({"packet": data.values()});
-        if self.publish(self.public.clone(), kind::SERVER_SIDE_EMIT, &v, data.binary()) {
+        if self.publish(
+            self.public.clone(),
+            kind::SERVER_SIDE_EMIT,
+            &v,
+            data.binary(),
+        ) {
             Ok(())
         } else {
             Err(socketio::Error::Adapter(

@@ -175,16 +175,24 @@ impl Driver {
         what: &'static str,
     ) -> Result<T, Error> {
         let mut conn = self.conn.clone();
-        tokio::time::timeout(self.config.requests_timeout, cmd.query_async::<T>(&mut conn))
-            .await
-            .map_err(|_| Error::Timeout(what))?
-            .map_err(Error::from)
+        tokio::time::timeout(
+            self.config.requests_timeout,
+            cmd.query_async::<T>(&mut conn),
+        )
+        .await
+        .map_err(|_| Error::Timeout(what))?
+        .map_err(Error::from)
     }
 
     /// `GET` + `DEL` of a key in one transaction (`GETDEL` needs Redis 6.2).
     pub(crate) async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         let mut pipe = redis::pipe();
-        pipe.atomic().cmd("GET").arg(key).cmd("DEL").arg(key).ignore();
+        pipe.atomic()
+            .cmd("GET")
+            .arg(key)
+            .cmd("DEL")
+            .arg(key)
+            .ignore();
         let mut conn = self.conn.clone();
         let (v,): (Option<Vec<u8>>,) =
             tokio::time::timeout(self.config.requests_timeout, pipe.query_async(&mut conn))
@@ -287,8 +295,11 @@ impl Driver {
             .iter()
             .find(|(k, _)| k.as_slice() == b"nsp")
             .and_then(|(_, v)| std::str::from_utf8(v).ok());
-        if let Some(adapter) = nsp.and_then(|n| self.adapter_of(n)) {
-            adapter.on_entry(entry);
+        match nsp.and_then(|n| self.adapter_of(n)) {
+            Some(adapter) => adapter.on_entry(entry),
+            None => {
+                tracing::trace!(id = %entry.id, nsp = ?nsp, "stream entry of no namespace here")
+            }
         }
     }
 }
@@ -385,7 +396,10 @@ async fn sender(mut conn: ConnectionManager, mut rx: mpsc::Receiver<Command>) {
 
 /// Where the reader starts: after the stream's last entry (`0-0` if there is
 /// no stream yet), so that nothing added after this point is missed.
-async fn start_id(conn: &mut redis::aio::MultiplexedConnection, stream: &str) -> redis::RedisResult<StreamId> {
+async fn start_id(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+) -> redis::RedisResult<StreamId> {
     let v: RValue = redis::cmd("XREVRANGE")
         .arg(stream)
         .arg("+")
@@ -394,10 +408,7 @@ async fn start_id(conn: &mut redis::aio::MultiplexedConnection, stream: &str) ->
         .arg(1)
         .query_async(conn)
         .await?;
-    Ok(parse_entries(v)
-        .first()
-        .map(|e| e.id)
-        .unwrap_or_default())
+    Ok(parse_entries(v).first().map(|e| e.id).unwrap_or_default())
 }
 
 /// Reads the stream from where it started, in order, forever; reconnects
@@ -461,7 +472,9 @@ async fn reader(client: redis::Client, driver: Weak<Driver>) {
             let Some(d) = driver.upgrade() else { return };
             match reply {
                 Ok(v) => {
-                    for entry in parse_xread(v) {
+                    let entries = parse_xread(v);
+                    tracing::trace!(%from, n = entries.len(), "xread");
+                    for entry in entries {
                         if entry.id <= from {
                             continue;
                         }

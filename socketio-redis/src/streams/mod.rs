@@ -97,7 +97,9 @@ impl RedisStreamsAdapter {
     ) -> impl Fn(socketio::LocalNamespace) -> Arc<dyn socketio::Adapter> + Send + Sync + 'static
     {
         let driver = self.driver.clone();
-        move |ns| adapter::StreamsNsAdapter::create(ns, driver.clone()) as Arc<dyn socketio::Adapter>
+        move |ns| {
+            adapter::StreamsNsAdapter::create(ns, driver.clone()) as Arc<dyn socketio::Adapter>
+        }
     }
 
     /// Waits until the stream is being read and the subscriptions of every

@@ -101,7 +101,8 @@ impl StreamId {
     /// Anything else.
     pub fn parse(s: &str) -> Result<StreamId, StreamWireError> {
         let (ms, seq) = s.split_once('-').ok_or(StreamWireError::Id)?;
-        let digits = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
         if !digits(ms) || !digits(seq) {
             return Err(StreamWireError::Id);
         }
@@ -170,8 +171,12 @@ impl Broadcast {
     /// intersecting, no room in `except`).
     pub fn selects(&self, socket_rooms: &[Room]) -> bool {
         let included = self.selection.rooms.is_empty()
-            || socket_rooms.iter().any(|r| self.selection.rooms.contains(r));
-        let excluded = socket_rooms.iter().any(|r| self.selection.except.contains(r));
+            || socket_rooms
+                .iter()
+                .any(|r| self.selection.rooms.contains(r));
+        let excluded = socket_rooms
+            .iter()
+            .any(|r| self.selection.except.contains(r));
         included && !excluded
     }
 }
@@ -319,9 +324,7 @@ pub fn decode_data(
                     .get("requestId")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
-                timeout_ms: flags
-                    .and_then(|f| f.get("timeout"))
-                    .and_then(Value::as_u64),
+                timeout_ms: flags.and_then(|f| f.get("timeout")).and_then(Value::as_u64),
             })
         }
         kind::SOCKETS_JOIN | kind::SOCKETS_LEAVE => Message::JoinLeave {
@@ -519,7 +522,11 @@ pub fn opts_value(opts: &BroadcastOptions) -> Value {
 }
 
 /// The data of a BROADCAST: `{packet, opts}` (+ `requestId` with acks).
-pub fn broadcast_data(packet: &WirePacket, opts: &BroadcastOptions, request_id: Option<&str>) -> Value {
+pub fn broadcast_data(
+    packet: &WirePacket,
+    opts: &BroadcastOptions,
+    request_id: Option<&str>,
+) -> Value {
     let mut v = json!({"packet": packet_value(packet), "opts": opts_value(opts)});
     if let (Some(rid), Value::Object(m)) = (request_id, &mut v) {
         m.insert("requestId".to_owned(), Value::String(rid.to_owned()));
@@ -584,7 +591,9 @@ mod tests {
     }
 
     fn as_fields<'a>(f: &'a [(&'static str, String); 4]) -> Vec<(&'a [u8], &'a [u8])> {
-        f.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect()
+        f.iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -598,7 +607,10 @@ mod tests {
         for bad in ["", "1", "-1", "1-", "a-1", "1-1-1", "1 -1", "+1-1"] {
             assert_eq!(StreamId::parse(bad), Err(StreamWireError::Id), "{bad:?}");
         }
-        let max = StreamId { ms: 5, seq: u64::MAX };
+        let max = StreamId {
+            ms: 5,
+            seq: u64::MAX,
+        };
         assert_eq!(max.next(), StreamId { ms: 6, seq: 0 });
     }
 
