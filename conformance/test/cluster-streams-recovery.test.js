@@ -240,7 +240,11 @@ describe('streams: recovery across nodes', { concurrency: true }, () => {
       const back = reconnected(c);
       c.io.engine.close();
       await back;
-      if (!c.recovered || c.id !== oldId) failures.push(i);
+      if (!c.recovered || c.id !== oldId) {
+        // A new session: its room is gone, the next rounds would wait for nothing.
+        failures.push(i);
+        break;
+      }
     }
     assert.deepEqual(failures, [], 'fast reconnects that were not recovered');
     await assertRecovered(c, oldId, snd, 'fa-r', [], 'fast: rooms kept');
