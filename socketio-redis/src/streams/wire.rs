@@ -408,7 +408,7 @@ pub fn decode_entry<'a>(
         .ok_or(StreamWireError::Shape("type"))?;
     let (value, bins) = match data {
         None => (Value::Null, Vec::new()),
-        Some(d) if d.is_empty() => (Value::Null, Vec::new()),
+        Some([]) => (Value::Null, Vec::new()),
         Some(d) if d.first() == Some(&b'{') => (
             serde_json::from_slice(d).map_err(|e| StreamWireError::Json(e.to_string()))?,
             Vec::new(),
