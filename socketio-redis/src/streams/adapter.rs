@@ -73,7 +73,7 @@ pub(crate) struct StreamsNsAdapter {
     records: Mutex<HashMap<SocketId, Record>>,
     /// Sockets whose rooms changed since their record was written.
     dirty: Mutex<HashSet<SocketId>>,
-    wake_writer: Notify,
+    wake_writer: Arc<Notify>,
     writer: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -158,13 +158,16 @@ impl StreamsNsAdapter {
             ack_requests: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),
             dirty: Mutex::new(HashSet::new()),
-            wake_writer: Notify::new(),
+            wake_writer: Arc::new(Notify::new()),
             writer: Mutex::new(None),
         });
         driver.register(&nsp, Arc::downgrade(&adapter));
         if adapter.recovery.is_some() {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                let task = rt.spawn(session_writer(Arc::downgrade(&adapter)));
+                let task = rt.spawn(session_writer(
+                    Arc::downgrade(&adapter),
+                    adapter.wake_writer.clone(),
+                ));
                 *lock(&adapter.writer) = Some(task.abort_handle());
             }
         }
@@ -664,7 +667,8 @@ impl StreamsNsAdapter {
 
 /// Writes the records of sockets whose rooms changed, at once, and of every
 /// connected socket each refresh interval.
-async fn session_writer(adapter: std::sync::Weak<StreamsNsAdapter>) {
+/// Holds no strong reference while it waits: the adapter's drop ends it.
+async fn session_writer(adapter: std::sync::Weak<StreamsNsAdapter>, wake: Arc<Notify>) {
     let Some(every) = adapter.upgrade().and_then(|a| a.refresh_interval()) else {
         return;
     };
@@ -672,11 +676,11 @@ async fn session_writer(adapter: std::sync::Weak<StreamsNsAdapter>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
-        let Some(a) = adapter.upgrade() else { return };
         let all = tokio::select! {
-            _ = a.wake_writer.notified() => false,
+            _ = wake.notified() => false,
             _ = tick.tick() => true,
         };
+        let Some(a) = adapter.upgrade() else { return };
         a.write_dirty(all);
     }
 }
@@ -968,6 +972,7 @@ impl Adapter for StreamsNsAdapter {
             if let Some(w) = lock(&self.writer).take() {
                 w.abort();
             }
+            self.local.close().await;
             // Session records of the sockets that just left go out first.
             self.driver.flush().await;
         })
