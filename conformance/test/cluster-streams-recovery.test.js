@@ -29,6 +29,8 @@ const RECONNECT = {
 let redis;
 const nodes = {};
 const proxies = [];
+/** nginx fronts, by case. */
+const via = {};
 
 before(async () => {
   redis = await startRedis();
@@ -37,6 +39,10 @@ before(async () => {
     ['N1', 'node'], ['N2', 'node']]) {
     nodes[name] = await startNode(kind, redis.url, ARGS, name);
   }
+  // Before any node is killed (the probe asks every node).
+  via.k1 = await nginxWithHome(nodes.R1, nodes.R2);
+  via.k2 = await nginxWithHome(nodes.R3, nodes.N1);
+  via.t30 = await nginxWithHome(nodes.R4, nodes.R2);
 });
 
 after(async () => {
@@ -49,7 +55,8 @@ after(async () => {
 /** The node a client behind nginx is on: the one that does not answer its sse-ack. */
 async function homeOf(socket, pair) {
   const reply = await socket.timeout(ACK_TIMEOUT).emitWithAck('sse-ack', 'where');
-  const ports = (reply.responses || []).map((r) => r.port);
+  assert.ok(Array.isArray(reply.responses), `sse-ack: ${JSON.stringify(reply)}`);
+  const ports = reply.responses.map((r) => r.port);
   return pair.find((n) => !ports.includes(n.port));
 }
 
@@ -167,14 +174,14 @@ async function inRooms(client, tag) {
 
 describe('streams: recovery across nodes', { concurrency: true }, () => {
   test('kill -9 the node behind nginx: recovered on another Rust node, missed events once, in order', async () => {
-    const proxy = await nginxWithHome(nodes.R1, nodes.R2);
+    const proxy = via.k1;
     const snd = await sender(nodes.R2, ['k1-r', 'k1-other'], 'sender-k1');
     const c = await inRooms(await recoveringClient(proxy, 'kill-to-rust'), 'k1');
     await killAndRecover(c, nodes.R1, snd, 'R1 killed -> R2');
   });
 
   test('kill -9 the node behind nginx: recovered on a Node node', async () => {
-    const proxy = await nginxWithHome(nodes.R3, nodes.N1);
+    const proxy = via.k2;
     const snd = await sender(nodes.N1, ['k2-r', 'k2-other'], 'sender-k2');
     const c = await inRooms(await recoveringClient(proxy, 'kill-to-node'), 'k2');
     await killAndRecover(c, nodes.R3, snd, 'R3 killed -> N1');
@@ -199,7 +206,7 @@ describe('streams: recovery across nodes', { concurrency: true }, () => {
   });
 
   test('recover 30 s after connecting: after a transport close, and after kill -9 of its node', async () => {
-    const proxy = await nginxWithHome(nodes.R4, nodes.R2);
+    const proxy = via.t30;
     const snd = await sender(nodes.R2, ['t30-r', 't30-other'], 'sender-30s');
     const closing = await inRooms(await recoveringClient(nodes.R2, '30s-close'), 't30');
     const killed = await inRooms(await recoveringClient(proxy, '30s-kill'), 't30');
