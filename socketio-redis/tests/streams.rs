@@ -178,6 +178,15 @@ impl Client {
         c
     }
 
+    /// As [`recover`](Self::recover), this connection left open (its death
+    /// not yet noticed by the server).
+    async fn recover_alongside(&self, node: &Node) -> Client {
+        let auth = json!({"pid": self.pid, "offset": self.offset});
+        let mut c = Client::connect(node, auth).await;
+        c.offset = self.offset.clone();
+        c
+    }
+
     async fn next_text(&mut self) -> String {
         loop {
             let msg = within("a packet", self.ws.next()).await.unwrap().unwrap();
@@ -387,4 +396,28 @@ async fn unknown_sessions_and_offsets_are_fresh_connections() {
     c1.offset = Some("1-0".to_owned());
     let c2 = c1.recover(&a).await;
     assert_ne!(c2.id, id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_on_the_same_node_before_the_old_connection_is_noticed_keeps_the_new_socket() {
+    let redis = Redis::start().await;
+    let a = node(&redis.url(), "A", Some(recovery())).await;
+    let mut old = Client::connect(&a, json!({"rooms": ["r"]})).await;
+    a.io.to("r").emit("n", &0).unwrap();
+    assert_eq!(old.event("n").await, [json!(0)]);
+    // The client reconnects while its first connection is still open on the server.
+    let mut new = old.recover_alongside(&a).await;
+    assert_eq!(new.id, old.id);
+    // The old socket went first (it received nothing more); the new one stays
+    // the only one, in its rooms, once the old connection is gone too.
+    drop(old);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let here = a.io.local().fetch_sockets().await.unwrap();
+    assert_eq!(here.len(), 1);
+    assert_eq!(here[0].id().to_string(), new.id);
+    a.io.to("r").emit("n", &1).unwrap();
+    assert_eq!(new.event("n").await, [json!(1)]);
+    // Its record is still there (the old socket's leaving did not delete it).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(record(&redis, new.pid.as_deref().unwrap()).await.is_some());
 }
