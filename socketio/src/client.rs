@@ -256,6 +256,14 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
             Packet::connect_error(&nsp, "Invalid namespace", None),
         );
     };
+    // Cleans up on every path that does not join, cancellation included
+    // (a restore from an external store is awaited below).
+    let mut connecting = Connecting {
+        io: io.clone(),
+        ns: ns.clone(),
+        id: None,
+        joined: false,
+    };
     let v3 = client.esock.protocol() == engineio::Protocol::V3;
     // Connection state recovery: a `pid` and an `offset` of a kept session
     // (v2 clients get no pid, so they cannot recover). Taken under the
@@ -316,13 +324,7 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
         ),
         None => (Socket::new(ns.clone(), client.clone(), handshake, id), None),
     };
-    // Cleans up on every path that does not join, cancellation included.
-    let mut connecting = Connecting {
-        io: io.clone(),
-        ns: ns.clone(),
-        id: socket.id(),
-        joined: false,
-    };
+    connecting.id = Some(socket.id());
     let skip_middlewares = recovered.is_some() && recovery.is_some_and(|r| r.skip_middlewares);
     let middlewares: Vec<_> = if skip_middlewares {
         Vec::new()
@@ -458,14 +460,15 @@ fn e_data_or_message(body: Option<Value>) -> Value {
 struct Connecting {
     io: Arc<IoInner>,
     ns: Arc<crate::ns::NsInner>,
-    id: SocketId,
+    /// Set once the socket exists (a restore may be awaited before).
+    id: Option<SocketId>,
     joined: bool,
 }
 
 impl Drop for Connecting {
     fn drop(&mut self) {
-        if !self.joined {
-            self.ns.adapter().del_all(&self.id);
+        if let (false, Some(id)) = (self.joined, &self.id) {
+            self.ns.adapter().del_all(id);
         }
         self.io.connect_done(&self.ns);
     }
