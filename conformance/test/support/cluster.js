@@ -7,6 +7,7 @@
 //
 // Environment:
 //   CLUSTER_REDIS_ADAPTER    classic (default) or streams: the adapter of every node
+//   CLUSTER_RECOVERY=1       connection state recovery on every node (`--recovery`)
 //   CLUSTER_RUST_AS_NODE=1   nodes of kind `rust` run node-server.js too (an all-Node cluster,
 //                            the reference: validates the suite itself)
 //   CONFORMANCE_SERVER       the Rust binary (default target/debug/conformance-server)
@@ -38,7 +39,11 @@ const VERBOSE = Boolean(process.env.CONFORMANCE_VERBOSE);
 const RUST_AS_NODE = Boolean(process.env.CLUSTER_RUST_AS_NODE);
 /** `CLUSTER_REDIS_ADAPTER=streams`: every node runs that adapter (`--redis-adapter`). */
 const REDIS_ADAPTER = process.env.CLUSTER_REDIS_ADAPTER || 'classic';
-const ADAPTER_ARGS = REDIS_ADAPTER === 'classic' ? [] : ['--redis-adapter', REDIS_ADAPTER];
+const ADAPTER_ARGS = [
+  ...(REDIS_ADAPTER === 'classic' ? [] : ['--redis-adapter', REDIS_ADAPTER]),
+  // `CLUSTER_RECOVERY=1`: connection state recovery on every node (`--recovery`).
+  ...(process.env.CLUSTER_RECOVERY ? ['--recovery'] : []),
+];
 
 const running = new Set();
 process.on('exit', () => {
