@@ -734,6 +734,28 @@ mod tests {
         assert_eq!(encode_session(&s).unwrap(), STANDARD.encode(&raw));
     }
 
+    /// Records written by `@msgpack/msgpack` 2.8 itself (what a Node node's
+    /// `persistSession` stores), for
+    /// `{sid, pid, rooms, data}` sessions: we read them and write the same text.
+    #[test]
+    fn records_are_byte_exact_with_node() {
+        for (text, data) in [
+            (
+                "hKNzaWS0QUFBQUFBQUFBQUFBQUFBQUFBQUGjcGlkoXClcm9vbXOStEFBQUFBQUFBQUFBQUFBQUFBQUFBoXKkZGF0YYGhbgE=",
+                json!({"n": 1}),
+            ),
+            (
+                "hKNzaWS0WG43LXY5X2FhYWFhYWFhYWFhYWGjcGlkpXBpZC14pXJvb21zkbRYbjctdjlfYWFhYWFhYWFhYWFhYaRkYXRhg6RuYW1losOppGxpc3SUyz/4AAAAAAAA/cDDpm5lc3RlZIGjYmlnzwAAAAEAAAAA",
+                json!({"name": "é", "list": [1.5, -3, null, true], "nested": {"big": 4_294_967_296_u64}}),
+            ),
+        ] {
+            let s = decode_session(text.as_bytes()).unwrap();
+            assert_eq!(s.data, data);
+            assert_eq!(s.rooms.first().map(String::as_str), Some(s.sid.as_str()));
+            assert_eq!(encode_session(&s).unwrap(), text);
+        }
+    }
+
     #[test]
     fn bad_input_is_an_error() {
         assert!(decode_session(b"!!!").is_err());
