@@ -3,10 +3,13 @@
 // adapter, default key `socket.io`, default options) over node-redis v4 (`redis` 4.7, the client
 // the adapter's README uses). The reference the Rust `conformance-server --redis URL` must match.
 //
-//   node node-server.js --port 0 --redis redis://127.0.0.1:6379 [--admin SERVER_ID]
-//
-// `--admin SERVER_ID` also runs @socket.io/admin-ui's instrument() (namespace /admin, no auth,
-// development mode, that server id) and allows credentialed CORS from any origin.
+//   node node-server.js --port 0 --redis redis://127.0.0.1:6379
+//        [--redis-adapter classic|streams]  (classic: @socket.io/redis-adapter (default);
+//                                            streams: @socket.io/redis-streams-adapter 0.3)
+//        [--recovery] [--recovery-duration MS]  (connectionStateRecovery, 120 s or MS,
+//                                                skipMiddlewares)
+//        [--admin SERVER_ID]  (also @socket.io/admin-ui's instrument(): namespace /admin, no auth,
+//                              development mode, that server id; credentialed CORS from any origin)
 //
 // Prints `listening on 127.0.0.1:PORT` once the HTTP server listens and the adapters of both
 // namespaces are subscribed (the node's own response channel is counted by PUBSUB NUMSUB).
@@ -67,18 +70,34 @@ const { createAdapter } = require('@socket.io/redis-adapter');
 const { createClient } = require('redis');
 
 function parseArgs(argv) {
-  const args = { port: 0, redis: 'redis://127.0.0.1:6379' };
+  const args = { port: 0, redis: 'redis://127.0.0.1:6379', adapter: 'classic', recovery: null };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === '--recovery') {
+      args.recovery = args.recovery ?? 120000;
+      i -= 1;
+      continue;
+    }
     if (value === undefined) throw new Error(`missing value for ${flag}`);
     switch (flag) {
       case '--port': args.port = Number(value); break;
       case '--redis': args.redis = value; break;
       case '--admin': args.admin = value; break;
+      case '--redis-adapter':
+        if (!['classic', 'streams'].includes(value)) throw new Error(`unknown adapter ${value}`);
+        args.adapter = value;
+        break;
+      case '--recovery-duration': args.recovery = Number(value); break;
       default: throw new Error(`unknown flag ${flag}`);
     }
   }
   return args;
+}
+
+/** Number of Redis clients whose last command was XREAD (stream readers). */
+async function xreadClients(client) {
+  const list = await client.sendCommand(['CLIENT', 'LIST']);
+  return String(list).split('\n').filter((line) => / cmd=xread /.test(line)).length;
 }
 
 /** nsp.to(room), or the whole namespace when room is null/undefined. */
@@ -197,11 +216,18 @@ async function main() {
   }
   await Promise.all([pubClient.connect(), subClient.connect()]);
 
+  const streams = args.adapter === 'streams';
+  const readersBefore = streams ? await xreadClients(pubClient) : 0;
   const httpServer = http.createServer();
   const io = new Server(httpServer, {
     // The Admin UI's client sends credentials: the origin reflected.
     cors: args.admin ? { origin: true, credentials: true } : { origin: '*' },
-    adapter: createAdapter(pubClient, subClient),
+    adapter: streams
+      ? require('@socket.io/redis-streams-adapter').createAdapter(pubClient)
+      : createAdapter(pubClient, subClient),
+    ...(args.recovery != null ? {
+      connectionStateRecovery: { maxDisconnectionDuration: args.recovery, skipMiddlewares: true },
+    } : {}),
   });
   let port = args.port;
   const namespaces = ['/', '/custom'].map((name) => io.of(name));
@@ -226,7 +252,10 @@ async function main() {
   // serverCount() answers.
   const deadline = Date.now() + 15000;
   for (const nsp of namespaces) {
-    const channel = nsp.adapter.specificResponseChannel;
+    // Streams: the node's private channel `socket.io#<nsp>#<uid>#`.
+    const channel = streams
+      ? `socket.io#${nsp.name}#${nsp.adapter.uid}#`
+      : nsp.adapter.specificResponseChannel;
     for (;;) {
       const counts = await pubClient.pubSubNumSub(channel);
       if (Number(counts[channel]) >= 1) break;
@@ -234,6 +263,11 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     await nsp.adapter.serverCount();
+  }
+  // Streams: the reader reads from `$`, so the node is ready once its XREAD blocks.
+  while (streams && (await xreadClients(pubClient)) <= readersBefore) {
+    if (Date.now() > deadline) throw new Error('stream reader not blocked in XREAD after 15 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   const stop = () => {

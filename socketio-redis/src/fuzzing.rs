@@ -32,3 +32,68 @@ pub fn check_frame(data: &[u8]) {
         assert_eq!(once, twice, "encoding is not idempotent for {v}");
     }
 }
+
+/// One input for the Redis Streams adapter's decoders (`redis_stream`
+/// target): byte 0 picks the form, the rest is the message.
+/// - `0`: a pub/sub message (MessagePack `{uid, nsp, type, data}`);
+/// - `1`: a session record (base64 MessagePack `{sid, pid, rooms, data}`);
+/// - `2`: a stream entry, its fields `uid`, `nsp`, `type`, `data` separated
+///   by `0x00`.
+///
+/// Every decoder returns, never panics; a broadcast that decodes goes through
+/// a stream entry of ours and back unchanged; a session record that decodes
+/// re-encodes to a record that decodes to the same session.
+pub fn check_stream(data: &[u8]) {
+    use crate::streams::wire::{self as sw, Message};
+    let Some((&form, rest)) = data.split_first() else {
+        return;
+    };
+    let env = match form % 3 {
+        0 => sw::decode_pubsub(rest).ok(),
+        1 => {
+            if let Ok(s) = sw::decode_session(rest) {
+                if let Ok(text) = sw::encode_session(&s) {
+                    let again = sw::decode_session(text.as_bytes())
+                        .unwrap_or_else(|e| panic!("our record does not decode: {e}"));
+                    assert_eq!(again, s, "session changed through a record");
+                }
+            }
+            None
+        }
+        _ => {
+            let mut parts = rest.splitn(4, |b| *b == 0);
+            let names: [&[u8]; 4] = [b"uid", b"nsp", b"type", b"data"];
+            let fields: Vec<(&[u8], &[u8])> = names.iter().copied().zip(parts.by_ref()).collect();
+            sw::decode_entry(fields).ok().flatten()
+        }
+    };
+    let Some(env) = env else { return };
+    if let Message::Broadcast(b) = env.message {
+        let mut opts = b.selection.to_opts();
+        opts.flags.volatile = b.volatile;
+        let data = sw::broadcast_data(&b.packet, &opts, b.request_id.as_deref());
+        // Placeholders that name no attachment do not encode: nothing to compare.
+        let Ok(fields) = sw::encode_entry(
+            &env.uid,
+            &env.nsp,
+            sw::kind::BROADCAST,
+            &data,
+            &b.packet.attachments,
+        ) else {
+            return;
+        };
+        let again = sw::decode_entry(fields.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
+            .unwrap_or_else(|e| panic!("our entry does not decode: {e}"))
+            .unwrap_or_else(|| panic!("our entry has no nsp"));
+        let Message::Broadcast(b2) = again.message else {
+            panic!("our broadcast entry decodes as something else");
+        };
+        assert_eq!(b2.packet.data, b.packet.data, "packet data changed");
+        assert_eq!(
+            b2.packet.attachments, b.packet.attachments,
+            "attachments changed"
+        );
+        assert_eq!(b2.request_id, b.request_id);
+        assert_eq!(b2.volatile, b.volatile);
+    }
+}

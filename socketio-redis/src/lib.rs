@@ -38,12 +38,17 @@
 //! or time out after [`RedisAdapterConfig::requests_timeout`], and both
 //! connections come back by themselves.
 //!
-//! Not supported, as with the Node adapter: connection state recovery.
+//! Not supported, as with the Node adapter: connection state recovery. For
+//! that, use the [`streams`] adapter ([`RedisStreamsAdapter`], wire-compatible
+//! with `@socket.io/redis-streams-adapter` 0.3): its clients recover on any
+//! node, even after the death of the node that held them.
 //!
 //! # Layout
 //! `wire.rs` is the pure codec of the adapter's messages (its MessagePack is
 //! the workspace codec, [`socketio::msgpack`], re-exported as [`msgpack`]); `driver.rs` the Redis
 //! connections; `adapter.rs` the [`socketio::Adapter`] of one namespace.
+//! `streams/` is the Streams adapter, laid out the same way (`wire.rs`,
+//! `driver.rs`, `adapter.rs`, `config.rs`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -54,12 +59,14 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub use socketio::msgpack;
+pub mod streams;
 pub mod wire;
 
 use std::sync::Arc;
 
 pub use config::RedisAdapterConfig;
 pub use error::Error;
+pub use streams::{RedisStreamsAdapter, RedisStreamsConfig};
 
 /// A connection to Redis shared by the adapters of every namespace of a
 /// server; cheap to clone.

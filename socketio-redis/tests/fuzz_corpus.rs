@@ -92,3 +92,12 @@ fn nested_map_keys_decode_fast() {
     rx.recv_timeout(std::time::Duration::from_secs(20))
         .expect("decoding took too long");
 }
+
+#[test]
+fn redis_stream() {
+    engineio::fuzzing::replay_corpus(
+        env!("CARGO_MANIFEST_DIR"),
+        "redis_stream",
+        socketio_redis::fuzzing::check_stream,
+    );
+}

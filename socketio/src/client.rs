@@ -256,6 +256,14 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
             Packet::connect_error(&nsp, "Invalid namespace", None),
         );
     };
+    // Cleans up on every path that does not join, cancellation included
+    // (a restore from an external store is awaited below).
+    let mut connecting = Connecting {
+        io: io.clone(),
+        ns: ns.clone(),
+        id: None,
+        joined: false,
+    };
     let v3 = client.esock.protocol() == engineio::Protocol::V3;
     // Connection state recovery: a `pid` and an `offset` of a kept session
     // (v2 clients get no pid, so they cannot recover). Taken under the
@@ -263,17 +271,35 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     // what is emitted from then until the socket joins is read after the
     // mark when it joins (see `join`).
     let recovery = io.config.connection_state_recovery.clone().filter(|_| !v3);
-    let restored = recovery.as_ref().and_then(|_| {
+    let credentials = recovery.as_ref().and_then(|_| {
         let pid = auth.get("pid")?.as_str()?;
         let offset = auth.get("offset")?.as_str()?;
-        let _order = ns.recovery_order();
-        let (session, missed) = ns.adapter().restore_session(pid, offset)?;
-        let mark = ns
-            .adapter()
-            .last_offset()
-            .unwrap_or_else(|| offset.to_owned());
-        Some((session, missed, mark))
+        Some((pid.to_owned(), offset.to_owned()))
     });
+    let restored = match &credentials {
+        None => None,
+        Some((pid, offset)) => match ns.adapter().restore_session_async(pid, offset) {
+            // A store outside this process (e.g. Redis): the adapter gives the mark.
+            Some(restoring) => restoring.await.map(|r| (r.session, r.missed, r.mark)),
+            None => (|| {
+                let _order = ns.recovery_order();
+                let (session, missed) = ns.adapter().restore_session(pid, offset)?;
+                let mark = ns.adapter().last_offset().unwrap_or_else(|| offset.clone());
+                Some((session, missed, mark))
+            })(),
+        },
+    };
+    if let Some((session, _, _)) = &restored {
+        // With a shared session store, the session's socket may still be here:
+        // its old connection is dead but not yet detected. It goes first
+        // (without being kept again), so that its leaving cannot undo the
+        // recovered socket's rooms.
+        if let Some(old) = ns.get(&session.sid) {
+            tracing::debug!(id = %session.sid, "recovered session's old socket still here; closing it");
+            old.close(DisconnectReason::ServerNamespaceDisconnect, false)
+                .await;
+        }
+    }
     let mut handshake = Handshake::new(client.esock.handshake(), auth);
     handshake.protocol = client.esock.protocol();
     // A v2 client computes its socket's id itself: the Engine.IO sid on `/`,
@@ -298,13 +324,7 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
         ),
         None => (Socket::new(ns.clone(), client.clone(), handshake, id), None),
     };
-    // Cleans up on every path that does not join, cancellation included.
-    let mut connecting = Connecting {
-        io: io.clone(),
-        ns: ns.clone(),
-        id: socket.id(),
-        joined: false,
-    };
+    connecting.id = Some(socket.id());
     let skip_middlewares = recovered.is_some() && recovery.is_some_and(|r| r.skip_middlewares);
     let middlewares: Vec<_> = if skip_middlewares {
         Vec::new()
@@ -450,14 +470,15 @@ fn e_data_or_message(body: Option<Value>) -> Value {
 struct Connecting {
     io: Arc<IoInner>,
     ns: Arc<crate::ns::NsInner>,
-    id: SocketId,
+    /// Set once the socket exists (a restore may be awaited before).
+    id: Option<SocketId>,
     joined: bool,
 }
 
 impl Drop for Connecting {
     fn drop(&mut self) {
-        if !self.joined {
-            self.ns.leave_all_rooms(&self.id);
+        if let (false, Some(id)) = (self.joined, &self.id) {
+            self.ns.leave_all_rooms(id);
         }
         self.io.connect_done(&self.ns);
     }

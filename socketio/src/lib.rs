@@ -122,7 +122,7 @@ mod tower;
 pub use ack::AckSender;
 pub use adapter::{
     Adapter, AdapterFactory, AdapterFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter,
-    RecoveryStore, RemoteAcks, Room, SessionState, SocketInfo,
+    RecoveryStore, RemoteAcks, RestoredSession, Room, SessionState, SocketInfo,
 };
 #[cfg(feature = "admin")]
 pub use admin::{AdminAuth, AdminConfig, AdminMode};

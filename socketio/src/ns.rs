@@ -361,6 +361,33 @@ impl LocalNamespace {
             .and_then(|ns| ns.config.connection_state_recovery.clone())
     }
 
+    /// Runs `f` under the namespace's delivery-order lock when connection
+    /// state recovery is on (at once otherwise). An adapter that delivers
+    /// events from a shared log ([`Adapter::assigns_offsets`]) delivers each
+    /// one, and remembers it for [`Adapter::missed_after`], inside `f`: a
+    /// recovering socket then gets every event exactly once, in log order.
+    /// `f` must not block or call back into the namespace's recovery.
+    pub fn in_delivery_order<R>(&self, f: impl FnOnce() -> R) -> R {
+        let ns = self.inner.upgrade();
+        let _order = ns.as_ref().and_then(|ns| ns.recovery_order());
+        f()
+    }
+
+    /// The session record a local socket would be kept with if it left now
+    /// (id, private id, rooms, data); `None` if there is no such socket or no
+    /// connection state recovery. For adapters that keep it in an external
+    /// store while the socket is connected, so that it outlives this process.
+    pub fn session_of(&self, id: &SocketId) -> Option<crate::adapter::SessionState> {
+        let socket = self.get(id)?;
+        let pid = socket.pid()?.to_owned();
+        Some(crate::adapter::SessionState::new(
+            socket.id(),
+            pid,
+            socket.rooms(),
+            socket.data_value(),
+        ))
+    }
+
     fn local_operator(&self, opts: &BroadcastOptions) -> Option<BroadcastOperator> {
         let mut op = BroadcastOperator::with_options(self.inner.upgrade()?, opts.clone());
         op = op.local();

@@ -708,6 +708,17 @@ impl Socket {
         let Some(offset) = adapter.new_offset() else {
             let packet =
                 EncodedPacket::event(self.parser(), &self.inner.ns.name, event, args, None);
+            if _order.is_some() && adapter.assigns_offsets() {
+                // The adapter's log numbers it: through the log, to this
+                // socket's room (the reference routes it the same way).
+                if !self.connected() {
+                    return Err(Error::Disconnected);
+                }
+                let mut opts = crate::adapter::BroadcastOptions::default();
+                opts.rooms.insert(self.inner.id.as_str().to_owned());
+                adapter.broadcast(&packet, &opts);
+                return Ok(Backlog::Normal);
+            }
             return self.send_packet(&packet);
         };
         args.values.push(Value::String(offset.clone()));

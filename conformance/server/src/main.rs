@@ -4,8 +4,10 @@
 //! ```text
 //! conformance-server [--port 3000] [--ping-interval 25000] [--ping-timeout 20000]
 //!                    [--max-payload 1000000] [--connect-timeout 45000] [--log-level info]
-//!                    [--recovery-duration ms]   (connection state recovery on, default app)
+//!                    [--recovery]  (connection state recovery on: 120 s, middlewares skipped)
+//!                    [--recovery-duration ms]   (the same with that duration)
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
+//!                    [--redis-adapter classic|sharded|streams]  (which one, default classic)
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
 //!                    [--per-message-deflate THRESHOLD]  (WebSocket permessage-deflate, both paths)
@@ -59,6 +61,8 @@ struct Args {
     recovery_ms: Option<u64>,
     /// Redis adapter URL (`--redis`).
     redis: Option<String>,
+    /// Which Redis adapter (`--redis-adapter`).
+    redis_adapter: RedisAdapterKind,
     /// Bound of the graceful close on SIGTERM (`--shutdown-timeout ms`).
     shutdown_timeout: u64,
     /// On SIGTERM, `goodbye` (`SocketIo::close`: every client gets a
@@ -77,6 +81,39 @@ struct Args {
     /// WebSocket permessage-deflate with this threshold in bytes
     /// (`--per-message-deflate 1024`); off when absent.
     deflate: Option<usize>,
+}
+
+/// `--redis-adapter`: the Redis adapter of `--redis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RedisAdapterKind {
+    /// `@socket.io/redis-adapter` (pub/sub).
+    Classic,
+    /// `@socket.io/redis-adapter`'s sharded pub/sub mode.
+    Sharded,
+    /// `@socket.io/redis-streams-adapter`.
+    Streams,
+}
+
+/// The connected Redis adapter, whatever its kind.
+enum RedisHandle {
+    Classic(socketio_redis::RedisAdapter),
+    Streams(socketio_redis::RedisStreamsAdapter),
+}
+
+impl RedisHandle {
+    fn factory(&self) -> socketio::AdapterFactory {
+        match self {
+            RedisHandle::Classic(r) => std::sync::Arc::new(r.factory()),
+            RedisHandle::Streams(r) => std::sync::Arc::new(r.factory()),
+        }
+    }
+
+    async fn ready(&self) {
+        match self {
+            RedisHandle::Classic(r) => r.ready().await,
+            RedisHandle::Streams(r) => r.ready().await,
+        }
+    }
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -109,6 +146,7 @@ fn parse_args() -> Result<Args, String> {
         port_b: 3210,
         recovery_ms: None,
         redis: None,
+        redis_adapter: RedisAdapterKind::Classic,
         shutdown_timeout: 10_000,
         goodbye: false,
         parser: socketio::Parser::Json,
@@ -133,6 +171,11 @@ fn parse_args() -> Result<Args, String> {
             });
             continue;
         }
+        if flag == "--recovery" {
+            // The reference's defaults: 120 s, middlewares skipped.
+            args.recovery_ms.get_or_insert(120_000);
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
@@ -151,6 +194,18 @@ fn parse_args() -> Result<Args, String> {
             "--port-b" => args.port_b = value.parse().map_err(|e| bad(&e))?,
             "--recovery-duration" => args.recovery_ms = Some(value.parse().map_err(|e| bad(&e))?),
             "--redis" => args.redis = Some(value),
+            "--redis-adapter" => {
+                args.redis_adapter = match value.as_str() {
+                    "classic" => RedisAdapterKind::Classic,
+                    "sharded" => RedisAdapterKind::Sharded,
+                    "streams" => RedisAdapterKind::Streams,
+                    _ => {
+                        return Err(format!(
+                            "unknown redis adapter {value} (classic, sharded or streams)"
+                        ));
+                    }
+                }
+            }
             "--shutdown-mode" => match value.as_str() {
                 "drop" => args.goodbye = false,
                 "goodbye" => args.goodbye = true,
@@ -302,12 +357,27 @@ async fn main() -> std::process::ExitCode {
     };
     let redis = match &args.redis {
         Some(url) => {
-            match socketio_redis::RedisAdapter::connect(
-                url,
-                socketio_redis::RedisAdapterConfig::default(),
-            )
-            .await
-            {
+            let connected = match args.redis_adapter {
+                RedisAdapterKind::Classic => socketio_redis::RedisAdapter::connect(
+                    url,
+                    socketio_redis::RedisAdapterConfig::default(),
+                )
+                .await
+                .map(RedisHandle::Classic),
+                RedisAdapterKind::Streams => socketio_redis::RedisStreamsAdapter::connect(
+                    url,
+                    socketio_redis::RedisStreamsConfig::default(),
+                )
+                .await
+                .map(RedisHandle::Streams),
+                RedisAdapterKind::Sharded => {
+                    eprintln!(
+                        "conformance-server: --redis-adapter sharded is not wired in this build"
+                    );
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            match connected {
                 Ok(r) => Some(r),
                 Err(e) => {
                     eprintln!("conformance-server: {e}");
@@ -317,9 +387,7 @@ async fn main() -> std::process::ExitCode {
         }
         None => None,
     };
-    let factory: Option<socketio::AdapterFactory> = redis
-        .as_ref()
-        .map(|r| std::sync::Arc::new(r.factory()) as socketio::AdapterFactory);
+    let factory: Option<socketio::AdapterFactory> = redis.as_ref().map(RedisHandle::factory);
     let io = match app::socketio_app(
         SocketIoConfig::default()
             .engine(

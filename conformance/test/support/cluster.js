@@ -6,6 +6,8 @@
 // broadcast.
 //
 // Environment:
+//   CLUSTER_REDIS_ADAPTER    classic (default) or streams: the adapter of every node
+//   CLUSTER_RECOVERY=1       connection state recovery on every node (`--recovery`)
 //   CLUSTER_RUST_AS_NODE=1   nodes of kind `rust` run node-server.js too (an all-Node cluster,
 //                            the reference: validates the suite itself)
 //   CONFORMANCE_SERVER       the Rust binary (default target/debug/conformance-server)
@@ -35,6 +37,13 @@ const STOP_GRACE_MS = 5000;
 const LISTENING_RE = /^listening on 127\.0\.0\.1:(\d+)\s*$/;
 const VERBOSE = Boolean(process.env.CONFORMANCE_VERBOSE);
 const RUST_AS_NODE = Boolean(process.env.CLUSTER_RUST_AS_NODE);
+/** `CLUSTER_REDIS_ADAPTER=streams`: every node runs that adapter (`--redis-adapter`). */
+const REDIS_ADAPTER = process.env.CLUSTER_REDIS_ADAPTER || 'classic';
+const ADAPTER_ARGS = [
+  ...(REDIS_ADAPTER === 'classic' ? [] : ['--redis-adapter', REDIS_ADAPTER]),
+  // `CLUSTER_RECOVERY=1`: connection state recovery on every node (`--recovery`).
+  ...(process.env.CLUSTER_RECOVERY ? ['--recovery'] : []),
+];
 
 const running = new Set();
 process.on('exit', () => {
@@ -227,10 +236,10 @@ async function startNode(kind, redisUrl, extraArgs = [], name = undefined) {
         'at the repository root, set CONFORMANCE_SERVER, or CLUSTER_RUST_AS_NODE=1 to run ' +
         'node-server.js in its place');
     }
-    args = ['--port', '0', '--redis', redisUrl, ...extraArgs];
+    args = ['--port', '0', '--redis', redisUrl, ...ADAPTER_ARGS, ...extraArgs];
   } else {
     cmd = process.execPath;
-    args = [NODE_SERVER, '--port', '0', '--redis', redisUrl, ...extraArgs];
+    args = [NODE_SERVER, '--port', '0', '--redis', redisUrl, ...ADAPTER_ARGS, ...extraArgs];
   }
   const label = name || `${kind}#${++nodeSeq}`;
   const proc = await spawnTracked({
@@ -504,6 +513,7 @@ module.exports = {
   CLUSTER_DIR,
   NODE_SERVER,
   RUST_AS_NODE,
+  REDIS_ADAPTER,
   findBinary,
   freePort,
   startRedis,

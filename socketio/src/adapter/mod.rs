@@ -253,6 +253,33 @@ pub trait Adapter: Send + Sync + 'static {
         None
     }
 
+    /// Whether this adapter numbers events itself, from a log shared by the
+    /// cluster (a Redis stream): then [`new_offset`](Self::new_offset) gives
+    /// `None`, [`broadcast`](Self::broadcast) delivers each event with its
+    /// offset once it is in the log (this node's sockets included), and with
+    /// connection state recovery a socket's own `emit` goes through
+    /// `broadcast` to the socket's room so that it is logged too. Default false.
+    fn assigns_offsets(&self) -> bool {
+        false
+    }
+
+    /// Restores a session from a store that is not in this process (a
+    /// session record in Redis): `Some(future)` for such adapters, `None`
+    /// (the default) for those that answer at once through
+    /// [`restore_session`](Self::restore_session) and
+    /// [`last_offset`](Self::last_offset). The future resolves to the
+    /// session, the events it missed up to a point of the log, and that point
+    /// (`mark`): what is delivered after it is read by
+    /// [`missed_after`](Self::missed_after) when the socket joins.
+    fn restore_session_async<'a>(
+        &'a self,
+        pid: &'a str,
+        offset: &'a str,
+    ) -> Option<AdapterFuture<'a, Option<RestoredSession>>> {
+        let _ = (pid, offset);
+        None
+    }
+
     /// Disconnected sessions kept in this process for connection state
     /// recovery, expired ones not yet dropped included (statistics; default 0).
     fn kept_sessions(&self) -> usize {
@@ -270,6 +297,30 @@ pub trait Adapter: Send + Sync + 'static {
     /// namespace, after its sockets left; the default does nothing.
     fn close(&self) -> AdapterFuture<'_, ()> {
         ready(())
+    }
+}
+
+/// What [`Adapter::restore_session_async`] gives back.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RestoredSession {
+    /// The session (id, pid, rooms, data).
+    pub session: SessionState,
+    /// The events it missed, in order, each carrying its offset.
+    pub missed: Vec<EncodedPacket>,
+    /// The log position up to which `missed` goes; later events come from
+    /// [`Adapter::missed_after`] or live.
+    pub mark: String,
+}
+
+impl RestoredSession {
+    /// A restored session.
+    pub fn new(session: SessionState, missed: Vec<EncodedPacket>, mark: String) -> Self {
+        RestoredSession {
+            session,
+            missed,
+            mark,
+        }
     }
 }
 
