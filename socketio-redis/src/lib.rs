@@ -54,12 +54,14 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub use socketio::msgpack;
+pub mod sharded;
 pub mod wire;
 
 use std::sync::Arc;
 
 pub use config::RedisAdapterConfig;
 pub use error::Error;
+pub use sharded::{ShardedAdapterConfig, ShardedRedisAdapter, SubscriptionMode};
 
 /// A connection to Redis shared by the adapters of every namespace of a
 /// server; cheap to clone.
