@@ -3,7 +3,11 @@
 // adapter, default key `socket.io`, default options) over node-redis v4 (`redis` 4.7, the client
 // the adapter's README uses). The reference the Rust `conformance-server --redis URL` must match.
 //
-//   node node-server.js --port 0 --redis redis://127.0.0.1:6379
+//   node node-server.js --port 0 --redis redis://127.0.0.1:6379 [--redis-adapter classic|sharded]
+//
+// `--redis-adapter sharded` uses `createShardedAdapter` (Redis 7 SPUBLISH / SSUBSCRIBE, default
+// options: subscriptionMode `dynamic`) instead of the classic `createAdapter`; `all-rooms` then
+// acks {error} (that adapter has no allRooms()).
 //
 // Prints `listening on 127.0.0.1:PORT` once the HTTP server listens and the adapters of both
 // namespaces are subscribed (the node's own response channel is counted by PUBSUB NUMSUB).
@@ -60,17 +64,21 @@
 
 const http = require('node:http');
 const { Server } = require('socket.io');
-const { createAdapter } = require('@socket.io/redis-adapter');
+const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
 const { createClient } = require('redis');
 
 function parseArgs(argv) {
-  const args = { port: 0, redis: 'redis://127.0.0.1:6379' };
+  const args = { port: 0, redis: 'redis://127.0.0.1:6379', adapter: 'classic' };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new Error(`missing value for ${flag}`);
     switch (flag) {
       case '--port': args.port = Number(value); break;
       case '--redis': args.redis = value; break;
+      case '--redis-adapter':
+        if (value !== 'classic' && value !== 'sharded') throw new Error(`unknown adapter ${value}`);
+        args.adapter = value;
+        break;
       default: throw new Error(`unknown flag ${flag}`);
     }
   }
@@ -196,7 +204,9 @@ async function main() {
   const httpServer = http.createServer();
   const io = new Server(httpServer, {
     cors: { origin: '*' },
-    adapter: createAdapter(pubClient, subClient),
+    adapter: args.adapter === 'sharded'
+      ? createShardedAdapter(pubClient, subClient)
+      : createAdapter(pubClient, subClient),
   });
   let port = args.port;
   const namespaces = ['/', '/custom'].map((name) => io.of(name));
@@ -213,11 +223,20 @@ async function main() {
   // adapter's SUBSCRIBE, sent after its PSUBSCRIBE on the same connection), then check that
   // serverCount() answers.
   const deadline = Date.now() + 15000;
+  const subscribers = async (channel) => {
+    if (args.adapter === 'sharded') {
+      const reply = await pubClient.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel]);
+      return Number(reply[1]);
+    }
+    const counts = await pubClient.pubSubNumSub(channel);
+    return Number(counts[channel]);
+  };
   for (const nsp of namespaces) {
-    const channel = nsp.adapter.specificResponseChannel;
+    // The sharded adapter subscribes its own response channel (`responseChannel`) last.
+    const channel = args.adapter === 'sharded'
+      ? nsp.adapter.responseChannel : nsp.adapter.specificResponseChannel;
     for (;;) {
-      const counts = await pubClient.pubSubNumSub(channel);
-      if (Number(counts[channel]) >= 1) break;
+      if ((await subscribers(channel)) >= 1) break;
       if (Date.now() > deadline) throw new Error(`not subscribed to ${channel} after 15 s`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

@@ -259,3 +259,47 @@ pub(crate) fn socket_events(io: &SocketIo, socket: &Socket, cluster: bool) {
         },
     );
 }
+
+/// The Redis adapter `--redis-adapter` picks: `classic` (default) or
+/// `sharded` (`SPUBLISH` / `SSUBSCRIBE`, as Node's `createShardedAdapter`);
+/// for `sharded`, a `redis+cluster://h1:p1,h2:p2` URL reaches a Redis Cluster.
+pub(crate) enum RedisChoice {
+    Classic(socketio_redis::RedisAdapter),
+    Sharded(socketio_redis::ShardedRedisAdapter),
+}
+
+impl RedisChoice {
+    pub(crate) async fn connect(url: &str, kind: &str) -> Result<Self, String> {
+        match kind {
+            "classic" => socketio_redis::RedisAdapter::connect(
+                url,
+                socketio_redis::RedisAdapterConfig::default(),
+            )
+            .await
+            .map(RedisChoice::Classic)
+            .map_err(|e| e.to_string()),
+            "sharded" => socketio_redis::ShardedRedisAdapter::connect(
+                url,
+                socketio_redis::ShardedAdapterConfig::default(),
+            )
+            .await
+            .map(RedisChoice::Sharded)
+            .map_err(|e| e.to_string()),
+            other => Err(format!("unknown redis adapter {other}")),
+        }
+    }
+
+    pub(crate) fn factory(&self) -> socketio::AdapterFactory {
+        match self {
+            RedisChoice::Classic(r) => std::sync::Arc::new(r.factory()),
+            RedisChoice::Sharded(r) => std::sync::Arc::new(r.factory()),
+        }
+    }
+
+    pub(crate) async fn ready(&self) {
+        match self {
+            RedisChoice::Classic(r) => r.ready().await,
+            RedisChoice::Sharded(r) => r.ready().await,
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //!                    [--max-payload 1000000] [--connect-timeout 45000] [--log-level info]
 //!                    [--recovery-duration ms]   (connection state recovery on, default app)
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
+//!                    [--redis-adapter classic|sharded]  (default classic; sharded also
+//!                     takes redis+cluster://host:port,host:port for a Redis Cluster)
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
 //!                    [--shutdown-timeout 10000] [--shutdown-mode drop|goodbye]  (on SIGTERM)
@@ -49,6 +51,8 @@ struct Args {
     recovery_ms: Option<u64>,
     /// Redis adapter URL (`--redis`).
     redis: Option<String>,
+    /// `--redis-adapter classic|sharded` (default classic).
+    redis_adapter: String,
     /// Bound of the graceful close on SIGTERM (`--shutdown-timeout ms`).
     shutdown_timeout: u64,
     /// On SIGTERM, `goodbye` (`SocketIo::close`: every client gets a
@@ -92,6 +96,7 @@ fn parse_args() -> Result<Args, String> {
         port_b: 3210,
         recovery_ms: None,
         redis: None,
+        redis_adapter: "classic".to_owned(),
         shutdown_timeout: 10_000,
         goodbye: false,
         parser: socketio::Parser::Json,
@@ -120,6 +125,7 @@ fn parse_args() -> Result<Args, String> {
             "--port-b" => args.port_b = value.parse().map_err(|e| bad(&e))?,
             "--recovery-duration" => args.recovery_ms = Some(value.parse().map_err(|e| bad(&e))?),
             "--redis" => args.redis = Some(value),
+            "--redis-adapter" => args.redis_adapter = value,
             "--shutdown-mode" => match value.as_str() {
                 "drop" => args.goodbye = false,
                 "goodbye" => args.goodbye = true,
@@ -234,25 +240,17 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let redis = match &args.redis {
-        Some(url) => {
-            match socketio_redis::RedisAdapter::connect(
-                url,
-                socketio_redis::RedisAdapterConfig::default(),
-            )
-            .await
-            {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    eprintln!("conformance-server: {e}");
-                    return std::process::ExitCode::FAILURE;
-                }
+        Some(url) => match cluster::RedisChoice::connect(url, &args.redis_adapter).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("conformance-server: {e}");
+                return std::process::ExitCode::FAILURE;
             }
-        }
+        },
         None => None,
     };
-    let factory: Option<socketio::AdapterFactory> = redis
-        .as_ref()
-        .map(|r| std::sync::Arc::new(r.factory()) as socketio::AdapterFactory);
+    let factory: Option<socketio::AdapterFactory> =
+        redis.as_ref().map(cluster::RedisChoice::factory);
     let io = match app::socketio_app(
         SocketIoConfig::default()
             .engine(
