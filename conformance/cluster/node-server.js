@@ -5,7 +5,8 @@
 //
 //   node node-server.js --port 0 --redis redis://127.0.0.1:6379 [--redis-adapter classic|sharded]
 //
-// `--redis-adapter sharded` uses `createShardedAdapter` (Redis 7 SPUBLISH / SSUBSCRIBE, default
+// `--redis redis+cluster://host:port,host:port` reaches a Redis Cluster (node-redis
+// `createCluster`). `--redis-adapter sharded` uses `createShardedAdapter` (Redis 7 SPUBLISH / SSUBSCRIBE, default
 // options: subscriptionMode `dynamic`) instead of the classic `createAdapter`; `all-rooms` then
 // acks {error} (that adapter has no allRooms()).
 //
@@ -65,7 +66,7 @@
 const http = require('node:http');
 const { Server } = require('socket.io');
 const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
-const { createClient } = require('redis');
+const { createClient, createCluster } = require('redis');
 
 function parseArgs(argv) {
   const args = { port: 0, redis: 'redis://127.0.0.1:6379', adapter: 'classic' };
@@ -194,7 +195,12 @@ function setupNamespace(io, nsp, getPort) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const pubClient = createClient({ url: args.redis });
+  // `redis+cluster://h1:p1,h2:p2`: a Redis Cluster (node-redis createCluster, seed nodes).
+  const clusterHosts = args.redis.startsWith('redis+cluster://')
+    ? args.redis.slice('redis+cluster://'.length).replace(/\/$/, '').split(',') : null;
+  const pubClient = clusterHosts
+    ? createCluster({ rootNodes: clusterHosts.map((h) => ({ url: `redis://${h}` })) })
+    : createClient({ url: args.redis });
   const subClient = pubClient.duplicate();
   for (const [name, client] of [['pub', pubClient], ['sub', subClient]]) {
     client.on('error', (err) => process.stderr.write(`redis ${name} client error: ${err.message}\n`));
@@ -225,7 +231,11 @@ async function main() {
   const deadline = Date.now() + 15000;
   const subscribers = async (channel) => {
     if (args.adapter === 'sharded') {
-      const reply = await pubClient.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel]);
+      const cmd = ['PUBSUB', 'SHARDNUMSUB', channel];
+      // On a cluster, asked of the shard that owns the channel's slot.
+      const reply = clusterHosts
+        ? await pubClient.sendCommand(channel, true, cmd)
+        : await pubClient.sendCommand(cmd);
       return Number(reply[1]);
     }
     const counts = await pubClient.pubSubNumSub(channel);

@@ -15,7 +15,7 @@
 //!   subscribes its channels again by itself.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -182,6 +182,8 @@ impl Driver {
         config: ShardedAdapterConfig,
     ) -> Result<Arc<Driver>, Error> {
         let wake = Arc::new(Notify::new());
+        // Set when a cluster node's connection dropped (see `cluster_subscriber`).
+        let lost = Arc::new(AtomicBool::new(false));
         let (msg_tx, msg_rx) = mpsc::channel::<(String, Bytes)>(config.max_queued_messages.max(1));
         let (conn, single_info) = match parse_target(url)? {
             Target::Single(url) => {
@@ -201,7 +203,14 @@ impl Driver {
             Target::Cluster(nodes) => {
                 let dropped = Arc::new(AtomicU64::new(0));
                 let tx = msg_tx.clone();
+                let (lost, wake) = (lost.clone(), wake.clone());
                 let push = move |info: redis::PushInfo| -> Result<(), ()> {
+                    if info.kind == redis::PushKind::Disconnection {
+                        // A node's connection dropped: subscribe everything again.
+                        lost.store(true, Ordering::Relaxed);
+                        wake.notify_one();
+                        return Ok(());
+                    }
                     let Some((channel, payload)) = push_message(info) else {
                         return Ok(());
                     };
@@ -259,7 +268,7 @@ impl Driver {
         ];
         match (conn, single_info, first) {
             (Conn::Cluster(c), _, _) => {
-                tasks.push(tokio::spawn(cluster_subscriber(c, weak, wake)).abort_handle());
+                tasks.push(tokio::spawn(cluster_subscriber(c, weak, wake, lost)).abort_handle());
             }
             (Conn::Single(_), Some(info), Some(first)) => {
                 tasks.push(
@@ -451,34 +460,69 @@ async fn publisher(conn: Conn, mut rx: mpsc::Receiver<Publish>) {
 }
 
 /// Keeps the cluster connection's sharded subscriptions equal to the wanted
-/// channels. Confirmations arrive as pushes (see [`dispatcher`]); after a
-/// shard comes back, redis-rs subscribes its channels again by itself.
-async fn cluster_subscriber(mut conn: ClusterConnection, driver: Weak<Driver>, wake: Arc<Notify>) {
-    let mut requested: HashSet<String> = HashSet::new();
+/// channels. A channel counts as subscribed once its confirmation push
+/// arrived (see [`dispatcher`]); until then its `SSUBSCRIBE` is sent again
+/// every second.
+///
+/// When the connection to a node drops (a `Disconnection` push sets
+/// `lost`), every channel waits for a fresh confirmation: redis-rs 1.8.1
+/// reconnects to a restarted primary but does not reliably renew the sharded
+/// subscriptions there (seen in `conformance/test/cluster-redis-cluster.test.js`:
+/// `ssub=0` on the new connection, or an `SSUBSCRIBE` answered `Ok` during
+/// the outage without a subscription after it). `SSUBSCRIBE` of a channel
+/// already subscribed is harmless.
+async fn cluster_subscriber(
+    mut conn: ClusterConnection,
+    driver: Weak<Driver>,
+    wake: Arc<Notify>,
+    lost: Arc<AtomicBool>,
+) {
+    const RESEND: Duration = Duration::from_secs(1);
+    let mut sent: HashMap<String, tokio::time::Instant> = HashMap::new();
+    let mut failing = false;
     loop {
         let notified = wake.notified();
-        let mut failed = false;
         let Some(d) = driver.upgrade() else { return };
+        if lost.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "a redis cluster node connection dropped; renewing the sharded subscriptions"
+            );
+            sent.clear();
+            d.clear_live();
+        }
         let wanted = d.wanted();
         let timeout = d.config.requests_timeout;
+        let todo: Vec<String> = wanted
+            .iter()
+            .filter(|ch| !d.is_live(ch) && sent.get(*ch).is_none_or(|t| t.elapsed() >= RESEND))
+            .cloned()
+            .collect();
         drop(d);
-        for ch in wanted.difference(&requested).cloned().collect::<Vec<_>>() {
-            match tokio::time::timeout(timeout, conn.ssubscribe(&ch)).await {
-                Ok(Ok(())) => {
-                    requested.insert(ch);
-                }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, channel = %ch, "redis SSUBSCRIBE failed; retrying");
-                    failed = true;
-                }
-                Err(_) => {
-                    tracing::error!(channel = %ch, "redis SSUBSCRIBE timed out; retrying");
-                    failed = true;
-                }
+        let mut errors = 0usize;
+        for ch in todo {
+            sent.insert(ch.clone(), tokio::time::Instant::now());
+            let err = match tokio::time::timeout(timeout, conn.ssubscribe(&ch)).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "timed out".to_owned(),
+            };
+            errors += 1;
+            if !failing {
+                tracing::error!(error = %err, channel = %ch, "redis SSUBSCRIBE failed; retrying every second");
+                failing = true;
             }
         }
-        for ch in requested.difference(&wanted).cloned().collect::<Vec<_>>() {
-            requested.remove(&ch);
+        if errors == 0 && failing {
+            tracing::info!("redis SSUBSCRIBE works again");
+            failing = false;
+        }
+        let gone: Vec<String> = sent
+            .keys()
+            .filter(|ch| !wanted.contains(*ch))
+            .cloned()
+            .collect();
+        for ch in gone {
+            sent.remove(&ch);
             if let Some(d) = driver.upgrade() {
                 d.set_live(&ch, false);
             }
@@ -486,10 +530,14 @@ async fn cluster_subscriber(mut conn: ClusterConnection, driver: Weak<Driver>, w
                 tracing::warn!(error = %e, channel = %ch, "redis SUNSUBSCRIBE failed");
             }
         }
-        if failed {
+        let pending = match driver.upgrade() {
+            Some(d) => wanted.iter().any(|ch| !d.is_live(ch)),
+            None => return,
+        };
+        if pending {
             tokio::select! {
                 () = notified => {}
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         } else {
             notified.await;
