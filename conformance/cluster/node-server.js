@@ -238,6 +238,16 @@ async function main() {
         : await pubClient.sendCommand(cmd);
       return Number(reply[1]);
     }
+    if (clusterHosts) {
+      // Classic subscriptions may sit on any node of a cluster: summed over the primaries.
+      let sum = 0;
+      for (const master of pubClient.masters) {
+        const client = await pubClient.nodeClient(master);
+        const reply = await client.sendCommand(['PUBSUB', 'NUMSUB', channel]);
+        sum += Number(reply[1]);
+      }
+      return sum;
+    }
     const counts = await pubClient.pubSubNumSub(channel);
     return Number(counts[channel]);
   };

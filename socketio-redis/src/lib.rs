@@ -40,10 +40,16 @@
 //!
 //! Not supported, as with the Node adapter: connection state recovery.
 //!
+//! # Sharded pub/sub
+//! [`ShardedRedisAdapter`] speaks the format of the reference's
+//! `createShardedAdapter` (Redis ≥ 7 `SPUBLISH` / `SSUBSCRIBE`, one channel
+//! per room) on one Redis or a Redis Cluster; see [`sharded`].
+//!
 //! # Layout
 //! `wire.rs` is the pure codec of the adapter's messages (its MessagePack is
 //! the workspace codec, [`socketio::msgpack`], re-exported as [`msgpack`]); `driver.rs` the Redis
-//! connections; `adapter.rs` the [`socketio::Adapter`] of one namespace.
+//! connections; `adapter.rs` the [`socketio::Adapter`] of one namespace. `sharded/` the
+//! sharded adapter (its own `wire.rs`, `resp.rs`, `driver.rs`, `adapter.rs`, `config.rs`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -80,8 +86,11 @@ impl std::fmt::Debug for RedisAdapter {
 }
 
 impl RedisAdapter {
-    /// Connects to Redis (`redis://[:password@]host:port[/db]`, `redis+unix:///path`).
-    /// TLS (`rediss://`) is not compiled in.
+    /// Connects to Redis (`redis://[:password@]host:port[/db]`, `redis+unix:///path`)
+    /// or to a Redis Cluster (`redis+cluster://[user:password@]host:port,host:port,…`,
+    /// seed nodes: publishing goes through the cluster, the subscriber to one
+    /// seed at a time, the next one when it fails). TLS (`rediss://`) is not
+    /// compiled in.
     ///
     /// # Errors
     /// A bad URL, or Redis not reachable now.

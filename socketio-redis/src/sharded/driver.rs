@@ -86,14 +86,15 @@ pub(crate) fn parse_target(url: &str) -> Result<Target, Error> {
     Ok(Target::Cluster(nodes))
 }
 
+/// A connection for commands: one server or a cluster.
 #[derive(Clone)]
-enum Conn {
+pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
 }
 
 impl Conn {
-    async fn query(&self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+    pub(crate) async fn query(&self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
         match self.clone() {
             Conn::Single(mut c) => cmd.query_async(&mut c).await,
             Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
@@ -152,7 +153,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The count of `channel` in a `PUBSUB SHARDNUMSUB` reply (an array of
 /// name / count pairs from one server, a map once the cluster connection
 /// summed the nodes' replies).
-fn count_of(v: &redis::Value, channel: &str) -> usize {
+pub(crate) fn count_of(v: &redis::Value, channel: &str) -> usize {
     use redis::Value as V;
     let name_is = |k: &V| matches!(k, V::BulkString(b) if b == channel.as_bytes());
     let num = |n: &V| match n {
@@ -417,32 +418,8 @@ async fn publisher(conn: Conn, mut rx: mpsc::Receiver<Publish>) {
     let mut batch = Vec::with_capacity(64);
     let mut failing = false;
     while rx.recv_many(&mut batch, 256).await > 0 {
-        let result = match &conn {
-            Conn::Single(_) => {
-                let mut pipe = redis::pipe();
-                for p in batch.drain(..) {
-                    pipe.cmd("SPUBLISH").arg(p.channel).arg(p.payload).ignore();
-                }
-                conn.pipe(&pipe).await
-            }
-            Conn::Cluster(_) => {
-                let mut order: Vec<String> = Vec::new();
-                let mut by_channel: HashMap<String, redis::Pipeline> = HashMap::new();
-                for p in batch.drain(..) {
-                    let pipe = by_channel.entry(p.channel.clone()).or_insert_with(|| {
-                        order.push(p.channel.clone());
-                        redis::pipe()
-                    });
-                    pipe.cmd("SPUBLISH").arg(p.channel).arg(p.payload).ignore();
-                }
-                let pipes: Vec<redis::Pipeline> =
-                    order.iter().filter_map(|c| by_channel.remove(c)).collect();
-                let results =
-                    futures_util::future::join_all(pipes.iter().map(|p| conn.pipe(p))).await;
-                results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
-            }
-        };
-        match result {
+        let items = batch.drain(..).map(|p| (p.channel, p.payload));
+        match publish_batch(&conn, "SPUBLISH", items).await {
             Ok(()) => {
                 if failing {
                     tracing::info!("redis publishing works again");
@@ -455,6 +432,40 @@ async fn publisher(conn: Conn, mut rx: mpsc::Receiver<Publish>) {
                     failing = true;
                 }
             }
+        }
+    }
+}
+
+/// Sends `command channel payload` for each item, in order: one pipeline on
+/// one server; on a cluster one pipeline per channel (a pipeline may not
+/// cross slots), sent together.
+pub(crate) async fn publish_batch(
+    conn: &Conn,
+    command: &str,
+    items: impl Iterator<Item = (String, Vec<u8>)>,
+) -> redis::RedisResult<()> {
+    match conn {
+        Conn::Single(_) => {
+            let mut pipe = redis::pipe();
+            for (channel, payload) in items {
+                pipe.cmd(command).arg(channel).arg(payload).ignore();
+            }
+            conn.pipe(&pipe).await
+        }
+        Conn::Cluster(_) => {
+            let mut order: Vec<String> = Vec::new();
+            let mut by_channel: HashMap<String, redis::Pipeline> = HashMap::new();
+            for (channel, payload) in items {
+                let pipe = by_channel.entry(channel.clone()).or_insert_with(|| {
+                    order.push(channel.clone());
+                    redis::pipe()
+                });
+                pipe.cmd(command).arg(channel).arg(payload).ignore();
+            }
+            let pipes: Vec<redis::Pipeline> =
+                order.iter().filter_map(|c| by_channel.remove(c)).collect();
+            let results = futures_util::future::join_all(pipes.iter().map(|p| conn.pipe(p))).await;
+            results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
         }
     }
 }

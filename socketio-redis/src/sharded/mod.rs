@@ -28,7 +28,7 @@
 
 mod adapter;
 mod config;
-mod driver;
+pub(crate) mod driver;
 pub(crate) mod resp;
 pub mod wire;
 
