@@ -2,24 +2,29 @@
 //! `PUBSUB SHARDNUMSUB`, and the sharded subscriptions, kept equal to the
 //! set of channels the namespaces want.
 //!
-//! Two deployments:
-//! - **one Redis** (`redis://…`): publishing and counting through a
-//!   reconnecting `ConnectionManager`; subscribing on a connection of our own
-//!   (RESP2, read by [`super::resp`]), because redis-rs 1.8 offers
-//!   `SSUBSCRIBE` only on its cluster connection. It reconnects with backoff
-//!   and subscribes every wanted channel again.
-//! - **a Redis Cluster** (`redis+cluster://h1:p1,h2:p2`): one redis-rs
-//!   cluster connection in RESP3 with a push sender. It routes `SPUBLISH` and
-//!   `SSUBSCRIBE` to the shard owning the channel's slot, sums
-//!   `SHARDNUMSUB` over every node, reconnects to a shard that went away and
-//!   subscribes its channels again by itself.
+//! Publishing and counting go through redis-rs: a reconnecting
+//! `ConnectionManager` on one Redis, its cluster connection on a Redis Cluster
+//! (`redis+cluster://h1:p1,h2:p2`: it routes `SPUBLISH` to the shard owning
+//! the channel's slot and sums `SHARDNUMSUB` over the nodes).
+//!
+//! Subscribing uses connections of our own (RESP2, read by [`super::resp`]):
+//! one to the single Redis, or one per primary of a cluster, each serving the
+//! wanted channels whose slot that primary owns (`CLUSTER SLOTS`, refreshed
+//! every 5 s, on a `MOVED` reply and when a connection fails). Each
+//! reconnects with backoff and subscribes its channels again; a channel is
+//! live once Redis confirmed it on the connection that holds it. Why not
+//! redis-rs: 1.8 offers `SSUBSCRIBE` only on its cluster connection, and
+//! there, after a primary was killed and restarted, the subscriptions were
+//! not renewed (`ssub=0` on the new connection) or were lost after being
+//! confirmed (seen in `conformance/test/cluster-redis-cluster.test.js`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use redis::IntoConnectionInfo;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -117,8 +122,9 @@ pub(crate) struct Driver {
     dropped: AtomicU64,
     /// Wanted channel → who handles it.
     routes: Mutex<HashMap<String, Route>>,
-    /// Wakes the subscriber when `routes` changed.
-    wake: Arc<Notify>,
+    /// Bumped when `routes` (or a cluster's slot map) changed: every
+    /// subscriber connection looks again at what it must hold.
+    changes: watch::Sender<u64>,
     /// The channels whose subscription Redis confirmed.
     live: watch::Sender<HashSet<String>>,
     tasks: Mutex<Vec<AbortHandle>>,
@@ -182,11 +188,15 @@ impl Driver {
         url: &str,
         config: ShardedAdapterConfig,
     ) -> Result<Arc<Driver>, Error> {
-        let wake = Arc::new(Notify::new());
-        // Set when a cluster node's connection dropped (see `cluster_subscriber`).
-        let lost = Arc::new(AtomicBool::new(false));
         let (msg_tx, msg_rx) = mpsc::channel::<(String, Bytes)>(config.max_queued_messages.max(1));
-        let (conn, single_info) = match parse_target(url)? {
+        let sub_error = |e: String| {
+            Error::Redis(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "sharded subscriber",
+                e,
+            )))
+        };
+        let (conn, subscribers) = match parse_target(url)? {
             Target::Single(url) => {
                 let client = redis::Client::open(url.as_str())?;
                 let manager_config = redis::aio::ConnectionManagerConfig::new()
@@ -196,59 +206,31 @@ impl Driver {
                 let conn = client
                     .get_connection_manager_with_config(manager_config)
                     .await?;
-                (
-                    Conn::Single(conn),
-                    Some(client.get_connection_info().clone()),
-                )
+                let info = client.get_connection_info().clone();
+                // The subscriber must be reachable too before we say we are up.
+                let first =
+                    SingleSub::open(&info, config.requests_timeout, config.max_message_bytes)
+                        .await
+                        .map_err(sub_error)?;
+                (Conn::Single(conn), Subscribers::Single(info, first))
             }
             Target::Cluster(nodes) => {
-                let dropped = Arc::new(AtomicU64::new(0));
-                let tx = msg_tx.clone();
-                let (lost, wake) = (lost.clone(), wake.clone());
-                let push = move |info: redis::PushInfo| -> Result<(), ()> {
-                    if info.kind == redis::PushKind::Disconnection {
-                        // A node's connection dropped: subscribe everything again.
-                        lost.store(true, Ordering::Relaxed);
-                        wake.notify_one();
-                        return Ok(());
-                    }
-                    let Some((channel, payload)) = push_message(info) else {
-                        return Ok(());
-                    };
-                    if tx.try_send((channel, payload)).is_err() {
-                        let n = dropped.fetch_add(1, Ordering::Relaxed);
-                        if n % 1000 == 0 {
-                            tracing::error!(
-                                dropped = n + 1,
-                                "redis messages arrive faster than they are handled; message dropped"
-                            );
-                        }
-                    }
-                    Ok(())
-                };
+                let auth = nodes
+                    .first()
+                    .and_then(|u| u.strip_prefix("redis://"))
+                    .and_then(|rest| rest.rsplit_once('@'))
+                    .map(|(a, _)| format!("{a}@"))
+                    .unwrap_or_default();
                 let client = redis::cluster::ClusterClientBuilder::new(nodes)
-                    .use_protocol(redis::ProtocolVersion::RESP3)
-                    .push_sender(push)
                     .connection_timeout(config.requests_timeout)
                     .response_timeout(config.requests_timeout)
                     .build()?;
-                (Conn::Cluster(client.get_async_connection().await?), None)
-            }
-        };
-        // The subscriber of a single server must be reachable too before we say we are up.
-        let first = match &single_info {
-            Some(info) => Some(
-                SingleSub::open(info, config.requests_timeout, config.max_message_bytes)
+                let conn = Conn::Cluster(client.get_async_connection().await?);
+                let slots = fetch_slots(&conn, config.requests_timeout)
                     .await
-                    .map_err(|e| {
-                        Error::Redis(redis::RedisError::from((
-                            redis::ErrorKind::Io,
-                            "sharded subscriber",
-                            e,
-                        )))
-                    })?,
-            ),
-            None => None,
+                    .map_err(sub_error)?;
+                (conn, Subscribers::Cluster { auth, slots })
+            }
         };
         let (publish_tx, publish_rx) = mpsc::channel(config.max_queued_publishes.max(1));
         let driver = Arc::new(Driver {
@@ -258,7 +240,7 @@ impl Driver {
             publish_tx,
             dropped: AtomicU64::new(0),
             routes: Mutex::new(HashMap::new()),
-            wake: wake.clone(),
+            changes: watch::Sender::new(0),
             live: watch::Sender::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
         });
@@ -267,16 +249,31 @@ impl Driver {
             tokio::spawn(publisher(conn.clone(), publish_rx)).abort_handle(),
             tokio::spawn(dispatcher(msg_rx, weak.clone())).abort_handle(),
         ];
-        match (conn, single_info, first) {
-            (Conn::Cluster(c), _, _) => {
-                tasks.push(tokio::spawn(cluster_subscriber(c, weak, wake, lost)).abort_handle());
+        let changes = driver.changes.subscribe();
+        match subscribers {
+            Subscribers::Single(info, first) => {
+                let sub = ShardSub {
+                    info,
+                    owner: Owner::All,
+                    driver: weak,
+                    changes,
+                    out: msg_tx,
+                    topology: None,
+                };
+                tasks.push(tokio::spawn(sub.run(Some(first))).abort_handle());
             }
-            (Conn::Single(_), Some(info), Some(first)) => {
-                tasks.push(
-                    tokio::spawn(single_subscriber(info, first, weak, wake, msg_tx)).abort_handle(),
-                );
+            Subscribers::Cluster { auth, slots } => {
+                let topo = Topology {
+                    conn,
+                    auth,
+                    map: Arc::new(Mutex::new(slots)),
+                    refresh: Arc::new(Notify::new()),
+                    driver: weak,
+                    changes,
+                    out: msg_tx,
+                };
+                tasks.push(tokio::spawn(topo.run()).abort_handle());
             }
-            _ => {}
         }
         *lock(&driver.tasks) = tasks;
         tracing::info!(uid = %driver.uid, "redis sharded adapter connected");
@@ -311,13 +308,13 @@ impl Driver {
     /// Wants `channel` subscribed, its messages handed to `adapter`.
     pub(crate) fn add_route(&self, channel: String, kind: RouteKind, adapter: Weak<ShardedNs>) {
         lock(&self.routes).insert(channel, Route { kind, adapter });
-        self.wake.notify_one();
+        self.changes.send_modify(|g| *g = g.wrapping_add(1));
     }
 
     /// No longer wants `channel`.
     pub(crate) fn remove_route(&self, channel: &str) {
         lock(&self.routes).remove(channel);
-        self.wake.notify_one();
+        self.changes.send_modify(|g| *g = g.wrapping_add(1));
     }
 
     fn wanted(&self) -> HashSet<String> {
@@ -354,14 +351,6 @@ impl Driver {
         });
     }
 
-    fn clear_live(&self) {
-        self.live.send_if_modified(|live| {
-            let was = !live.is_empty();
-            live.clear();
-            was
-        });
-    }
-
     fn route(&self, channel: &str, payload: &[u8]) {
         let (kind, adapter) = {
             let routes = lock(&self.routes);
@@ -375,26 +364,6 @@ impl Driver {
             RouteKind::Message => adapter.on_message(payload),
             RouteKind::Response => adapter.on_response(payload),
         }
-    }
-}
-
-/// A sharded message or a subscription confirmation from a RESP3 push:
-/// `(channel, payload)`; a confirmation has the empty payload and the
-/// channel prefixed with `\0`.
-fn push_message(info: redis::PushInfo) -> Option<(String, Bytes)> {
-    use redis::{PushKind, Value as V};
-    let mut it = info.data.into_iter();
-    let channel = match it.next()? {
-        V::BulkString(b) => String::from_utf8(b).ok()?,
-        _ => return None,
-    };
-    match info.kind {
-        PushKind::SMessage | PushKind::Message => match it.next()? {
-            V::BulkString(b) => Some((channel, Bytes::from(b))),
-            _ => None,
-        },
-        PushKind::SSubscribe => Some((format!("\0{channel}"), Bytes::new())),
-        _ => None,
     }
 }
 
@@ -466,92 +435,6 @@ pub(crate) async fn publish_batch(
                 order.iter().filter_map(|c| by_channel.remove(c)).collect();
             let results = futures_util::future::join_all(pipes.iter().map(|p| conn.pipe(p))).await;
             results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
-        }
-    }
-}
-
-/// Keeps the cluster connection's sharded subscriptions equal to the wanted
-/// channels. A channel counts as subscribed once its confirmation push
-/// arrived (see [`dispatcher`]); until then its `SSUBSCRIBE` is sent again
-/// every second.
-///
-/// When the connection to a node drops (a `Disconnection` push sets
-/// `lost`), every channel waits for a fresh confirmation: redis-rs 1.8.1
-/// reconnects to a restarted primary but does not reliably renew the sharded
-/// subscriptions there (seen in `conformance/test/cluster-redis-cluster.test.js`:
-/// `ssub=0` on the new connection, or an `SSUBSCRIBE` answered `Ok` during
-/// the outage without a subscription after it). `SSUBSCRIBE` of a channel
-/// already subscribed is harmless.
-async fn cluster_subscriber(
-    mut conn: ClusterConnection,
-    driver: Weak<Driver>,
-    wake: Arc<Notify>,
-    lost: Arc<AtomicBool>,
-) {
-    const RESEND: Duration = Duration::from_secs(1);
-    let mut sent: HashMap<String, tokio::time::Instant> = HashMap::new();
-    let mut failing = false;
-    loop {
-        let notified = wake.notified();
-        let Some(d) = driver.upgrade() else { return };
-        if lost.swap(false, Ordering::Relaxed) {
-            tracing::warn!(
-                "a redis cluster node connection dropped; renewing the sharded subscriptions"
-            );
-            sent.clear();
-            d.clear_live();
-        }
-        let wanted = d.wanted();
-        let timeout = d.config.requests_timeout;
-        let todo: Vec<String> = wanted
-            .iter()
-            .filter(|ch| !d.is_live(ch) && sent.get(*ch).is_none_or(|t| t.elapsed() >= RESEND))
-            .cloned()
-            .collect();
-        drop(d);
-        let mut errors = 0usize;
-        for ch in todo {
-            sent.insert(ch.clone(), tokio::time::Instant::now());
-            let err = match tokio::time::timeout(timeout, conn.ssubscribe(&ch)).await {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "timed out".to_owned(),
-            };
-            errors += 1;
-            if !failing {
-                tracing::error!(error = %err, channel = %ch, "redis SSUBSCRIBE failed; retrying every second");
-                failing = true;
-            }
-        }
-        if errors == 0 && failing {
-            tracing::info!("redis SSUBSCRIBE works again");
-            failing = false;
-        }
-        let gone: Vec<String> = sent
-            .keys()
-            .filter(|ch| !wanted.contains(*ch))
-            .cloned()
-            .collect();
-        for ch in gone {
-            sent.remove(&ch);
-            if let Some(d) = driver.upgrade() {
-                d.set_live(&ch, false);
-            }
-            if let Ok(Err(e)) = tokio::time::timeout(timeout, conn.sunsubscribe(&ch)).await {
-                tracing::warn!(error = %e, channel = %ch, "redis SUNSUBSCRIBE failed");
-            }
-        }
-        let pending = match driver.upgrade() {
-            Some(d) => wanted.iter().any(|ch| !d.is_live(ch)),
-            None => return,
-        };
-        if pending {
-            tokio::select! {
-                () = notified => {}
-                () = tokio::time::sleep(Duration::from_millis(250)) => {}
-            }
-        } else {
-            notified.await;
         }
     }
 }
@@ -661,112 +544,359 @@ impl SingleSub {
     }
 }
 
-/// Keeps a subscriber connection to one server with the wanted channels
-/// subscribed, reconnecting with backoff; routes what it hears (through the
-/// dispatcher, so that confirmations and messages keep one order).
-async fn single_subscriber(
-    info: redis::ConnectionInfo,
-    first: SingleSub,
-    driver: Weak<Driver>,
-    wake: Arc<Notify>,
-    out: mpsc::Sender<(String, Bytes)>,
-) {
-    let mut first = Some(first);
-    let mut delay = Duration::from_millis(100);
-    loop {
-        let Some(d) = driver.upgrade() else { return };
-        let (timeout, max_bulk, max_delay) = (
-            d.config.requests_timeout,
-            d.config.max_message_bytes,
-            d.config.max_reconnect_delay,
-        );
-        drop(d);
-        let sub = match first.take() {
-            Some(s) => Ok(s),
-            None => SingleSub::open(&info, timeout, max_bulk).await,
-        };
-        let err = match sub {
-            Ok(sub) => {
-                delay = Duration::from_millis(100);
-                run_single(sub, &driver, &wake, &out).await
+/// How the subscriber connections are set up.
+enum Subscribers {
+    /// One server: one connection, already open.
+    Single(redis::ConnectionInfo, SingleSub),
+    /// A cluster: one connection per primary of the slot map.
+    Cluster {
+        /// `user:pass@` of the seed URL, for every node.
+        auth: String,
+        slots: SlotMap,
+    },
+}
+
+/// Redis Cluster key slot of a channel (CRC16-XMODEM of the name, or of its
+/// `{hash tag}`, modulo 16384), as the server computes it.
+pub(crate) fn key_slot(key: &str) -> u16 {
+    let mut bytes = key.as_bytes();
+    if let Some(open) = bytes.iter().position(|b| *b == b'{') {
+        let rest = bytes.get(open + 1..).unwrap_or_default();
+        if let Some(close) = rest.iter().position(|b| *b == b'}') {
+            if close > 0 {
+                bytes = rest.get(..close).unwrap_or_default();
             }
-            Err(e) => e,
-        };
-        let Some(d) = driver.upgrade() else { return };
-        d.clear_live();
-        drop(d);
-        tracing::error!(error = %err, retry_in = ?delay, "redis sharded subscriber lost; reconnecting (until then other nodes' messages are missed)");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(max_delay);
+        }
+    }
+    let mut crc: u16 = 0;
+    for b in bytes {
+        crc ^= u16::from(*b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// Which primary serves which slots: `(first, last, host, port)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SlotMap(Vec<(u16, u16, String, u16)>);
+
+impl SlotMap {
+    fn owner(&self, slot: u16) -> Option<(&str, u16)> {
+        self.0
+            .iter()
+            .find(|(a, b, _, _)| (*a..=*b).contains(&slot))
+            .map(|(_, _, h, p)| (h.as_str(), *p))
+    }
+
+    fn primaries(&self) -> HashSet<(String, u16)> {
+        self.0.iter().map(|(_, _, h, p)| (h.clone(), *p)).collect()
+    }
+
+    /// From a `CLUSTER SLOTS` reply.
+    fn parse(v: &redis::Value) -> Option<SlotMap> {
+        use redis::Value as V;
+        let V::Array(ranges) = v else { return None };
+        let mut out = Vec::new();
+        for r in ranges {
+            let V::Array(parts) = r else { continue };
+            let (Some(V::Int(a)), Some(V::Int(b)), Some(V::Array(node))) =
+                (parts.first(), parts.get(1), parts.get(2))
+            else {
+                continue;
+            };
+            let host = match node.first() {
+                Some(V::BulkString(h)) => String::from_utf8_lossy(h).into_owned(),
+                Some(V::SimpleString(h)) => h.clone(),
+                _ => continue,
+            };
+            let Some(V::Int(port)) = node.get(1) else {
+                continue;
+            };
+            let (Ok(a), Ok(b), Ok(port)) =
+                (u16::try_from(*a), u16::try_from(*b), u16::try_from(*port))
+            else {
+                continue;
+            };
+            if host.is_empty() || host == "?" {
+                continue;
+            }
+            out.push((a, b, host, port));
+        }
+        out.sort();
+        (!out.is_empty()).then_some(SlotMap(out))
     }
 }
 
-async fn run_single(
-    mut sub: SingleSub,
-    driver: &Weak<Driver>,
-    wake: &Notify,
-    out: &mpsc::Sender<(String, Bytes)>,
-) -> String {
-    let mut requested: HashSet<String> = HashSet::new();
-    let mut dropped = 0u64;
-    loop {
-        let notified = wake.notified();
-        let Some(d) = driver.upgrade() else {
-            return "adapter dropped".to_owned();
-        };
-        let wanted = d.wanted();
-        let mut cmds = Vec::new();
-        for ch in wanted.difference(&requested) {
-            cmds.extend(redis::cmd("SSUBSCRIBE").arg(ch).get_packed_command());
+async fn fetch_slots(conn: &Conn, timeout: Duration) -> Result<SlotMap, String> {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("SLOTS");
+    let v = tokio::time::timeout(timeout, conn.query(&cmd))
+        .await
+        .map_err(|_| "CLUSTER SLOTS timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    SlotMap::parse(&v).ok_or_else(|| "CLUSTER SLOTS: no slot served".to_owned())
+}
+
+/// The wanted channels a subscriber connection holds.
+#[derive(Clone)]
+enum Owner {
+    /// All of them (one server).
+    All,
+    /// Those whose slot this primary serves.
+    Primary {
+        map: Arc<Mutex<SlotMap>>,
+        host: String,
+        port: u16,
+    },
+}
+
+impl Owner {
+    fn serves(&self, channel: &str) -> bool {
+        match self {
+            Owner::All => true,
+            Owner::Primary { map, host, port } => lock(map)
+                .owner(key_slot(channel))
+                .is_some_and(|(h, p)| h == host && p == *port),
         }
-        for ch in requested.difference(&wanted) {
-            d.set_live(ch, false);
-            cmds.extend(redis::cmd("SUNSUBSCRIBE").arg(ch).get_packed_command());
-        }
-        drop(d);
-        requested = wanted;
-        if !cmds.is_empty() {
-            if let Err(e) = sub.write(&cmds).await {
-                return e;
+    }
+
+    /// Still a primary of the cluster (a task for a node that left ends).
+    fn exists(&self) -> bool {
+        match self {
+            Owner::All => true,
+            Owner::Primary { map, host, port } => {
+                lock(map).primaries().contains(&(host.clone(), *port))
             }
         }
+    }
+}
+
+/// Keeps one subscriber connection per primary of a cluster, and the slot
+/// map they share up to date.
+struct Topology {
+    conn: Conn,
+    auth: String,
+    map: Arc<Mutex<SlotMap>>,
+    refresh: Arc<Notify>,
+    driver: Weak<Driver>,
+    changes: watch::Receiver<u64>,
+    out: mpsc::Sender<(String, Bytes)>,
+}
+
+impl Topology {
+    async fn run(self) {
+        let mut running: HashMap<(String, u16), tokio::task::JoinHandle<()>> = HashMap::new();
+        let mut first = true;
         loop {
-            match sub.buffered_frame() {
-                Ok(Some(frame)) => {
-                    let item = match resp::pubsub_reply(frame) {
-                        Ok(PubSubReply::Message { channel, payload }) => Some((channel, payload)),
-                        Ok(PubSubReply::Subscribed(channel)) => {
-                            Some((format!("\0{channel}"), Bytes::new()))
-                        }
-                        Ok(_) => None,
-                        Err(e) => {
-                            tracing::error!(error = %e, "redis refused a sharded subscription");
-                            None
-                        }
-                    };
-                    if let Some(item) = item {
-                        if out.try_send(item).is_err() {
-                            dropped += 1;
-                            if dropped % 1000 == 1 {
-                                tracing::error!(
-                                    dropped,
-                                    "redis messages arrive faster than they are handled; message dropped"
-                                );
+            let Some(d) = self.driver.upgrade() else {
+                return;
+            };
+            let timeout = d.config.requests_timeout;
+            drop(d);
+            if !first {
+                match fetch_slots(&self.conn, timeout).await {
+                    Ok(m) => {
+                        let changed = {
+                            let mut cur = lock(&self.map);
+                            let changed = *cur != m;
+                            *cur = m;
+                            changed
+                        };
+                        if changed {
+                            tracing::info!("redis cluster slot map changed");
+                            if let Some(d) = self.driver.upgrade() {
+                                d.changes.send_modify(|g| *g = g.wrapping_add(1));
                             }
                         }
                     }
+                    Err(e) => tracing::warn!(error = %e, "redis cluster slot map not refreshed"),
                 }
-                Ok(None) => break,
-                Err(e) => return e,
+            }
+            first = false;
+            running.retain(|_, h| !h.is_finished());
+            let primaries = lock(&self.map).primaries();
+            for (host, port) in primaries {
+                if running.contains_key(&(host.clone(), port)) {
+                    continue;
+                }
+                let url = format!("redis://{}{host}:{port}", self.auth);
+                let info = match url.as_str().into_connection_info() {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::error!(error = %e, %url, "bad cluster node address");
+                        continue;
+                    }
+                };
+                let sub = ShardSub {
+                    info,
+                    owner: Owner::Primary {
+                        map: self.map.clone(),
+                        host: host.clone(),
+                        port,
+                    },
+                    driver: self.driver.clone(),
+                    changes: self.changes.clone(),
+                    out: self.out.clone(),
+                    topology: Some(self.refresh.clone()),
+                };
+                running.insert((host, port), tokio::spawn(sub.run(None)));
+            }
+            tokio::select! {
+                () = self.refresh.notified() => {
+                    // Let a burst of failures settle into one refresh.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
         }
-        tokio::select! {
-            r = sub.fill() => {
-                if let Err(e) = r {
-                    return e;
+    }
+}
+
+/// One subscriber connection (to the single server, or to one primary),
+/// holding the wanted channels its [`Owner`] serves; reconnects with backoff.
+struct ShardSub {
+    info: redis::ConnectionInfo,
+    owner: Owner,
+    driver: Weak<Driver>,
+    changes: watch::Receiver<u64>,
+    out: mpsc::Sender<(String, Bytes)>,
+    /// Asked to refresh the slot map (cluster only).
+    topology: Option<Arc<Notify>>,
+}
+
+impl ShardSub {
+    async fn run(mut self, mut first: Option<SingleSub>) {
+        let mut delay = Duration::from_millis(100);
+        let mut requested: HashSet<String> = HashSet::new();
+        loop {
+            if !self.owner.exists() {
+                return;
+            }
+            let Some(d) = self.driver.upgrade() else {
+                return;
+            };
+            let (timeout, max_bulk, max_delay) = (
+                d.config.requests_timeout,
+                d.config.max_message_bytes,
+                d.config.max_reconnect_delay,
+            );
+            drop(d);
+            let sub = match first.take() {
+                Some(s) => Ok(s),
+                None => SingleSub::open(&self.info, timeout, max_bulk).await,
+            };
+            let err = match sub {
+                Ok(sub) => {
+                    delay = Duration::from_millis(100);
+                    match self.hold(sub, &mut requested).await {
+                        Some(e) => e,
+                        None => return,
+                    }
+                }
+                Err(e) => e,
+            };
+            if let Some(d) = self.driver.upgrade() {
+                for ch in requested.drain() {
+                    d.set_live(&ch, false);
                 }
             }
-            () = notified => {}
+            if let Some(t) = &self.topology {
+                t.notify_one();
+            }
+            tracing::error!(error = %err, node = %self.info.addr(), retry_in = ?delay, "redis sharded subscriber lost; reconnecting (until then other nodes' messages are missed)");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(max_delay);
+        }
+    }
+
+    /// Holds the subscriptions on one open connection; `Some(error)` when
+    /// the connection failed, `None` when the adapter is gone (or this node
+    /// is no longer a primary).
+    async fn hold(
+        &mut self,
+        mut sub: SingleSub,
+        requested: &mut HashSet<String>,
+    ) -> Option<String> {
+        let mut dropped = 0u64;
+        loop {
+            if !self.owner.exists() {
+                return None;
+            }
+            let d = self.driver.upgrade()?;
+            let wanted: HashSet<String> = d
+                .wanted()
+                .into_iter()
+                .filter(|ch| self.owner.serves(ch))
+                .collect();
+            let mut cmds = Vec::new();
+            for ch in wanted.difference(requested) {
+                cmds.extend(redis::cmd("SSUBSCRIBE").arg(ch).get_packed_command());
+            }
+            for ch in requested.difference(&wanted) {
+                d.set_live(ch, false);
+                cmds.extend(redis::cmd("SUNSUBSCRIBE").arg(ch).get_packed_command());
+            }
+            drop(d);
+            *requested = wanted;
+            if !cmds.is_empty() {
+                if let Err(e) = sub.write(&cmds).await {
+                    return Some(e);
+                }
+            }
+            loop {
+                match sub.buffered_frame() {
+                    Ok(Some(frame)) => {
+                        let item = match resp::pubsub_reply(frame) {
+                            Ok(PubSubReply::Message { channel, payload }) => {
+                                Some((channel, payload))
+                            }
+                            Ok(PubSubReply::Subscribed(channel)) => {
+                                Some((format!("\0{channel}"), Bytes::new()))
+                            }
+                            Ok(_) => None,
+                            Err(e) => {
+                                tracing::warn!(error = %e, node = %self.info.addr(), "redis refused a sharded subscription");
+                                if let Some(t) = &self.topology {
+                                    // MOVED: the slot map is stale.
+                                    t.notify_one();
+                                }
+                                None
+                            }
+                        };
+                        if let Some(item) = item {
+                            if self.out.try_send(item).is_err() {
+                                dropped += 1;
+                                if dropped % 1000 == 1 {
+                                    tracing::error!(
+                                        dropped,
+                                        "redis messages arrive faster than they are handled; message dropped"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Some(e),
+                }
+            }
+            tokio::select! {
+                r = sub.fill() => {
+                    if let Err(e) = r {
+                        return Some(e);
+                    }
+                }
+                r = self.changes.changed() => {
+                    if r.is_err() {
+                        return None;
+                    }
+                }
+            }
         }
     }
 }
@@ -802,6 +932,38 @@ mod tests {
         assert_eq!(count_of(&summed, ch), 2);
         assert_eq!(count_of(&V::Nil, ch), 0);
         assert_eq!(count_of(&one, "other"), 0);
+    }
+
+    #[test]
+    fn key_slots_as_redis_computes_them() {
+        // CRC16-XMODEM("123456789") = 0x31C3; `CLUSTER KEYSLOT foo` = 12182.
+        assert_eq!(key_slot("123456789"), 0x31C3);
+        assert_eq!(key_slot("foo"), 12182);
+        assert_eq!(key_slot("{foo}.bar"), 12182);
+        assert_eq!(key_slot("x{}y"), key_slot("x{}y"));
+        assert_ne!(key_slot("{}foo"), key_slot("foo"));
+    }
+
+    #[test]
+    fn slot_maps() {
+        use redis::Value as V;
+        let node = |h: &str, p| {
+            V::Array(vec![
+                V::BulkString(h.as_bytes().to_vec()),
+                V::Int(p),
+                V::BulkString(b"id".to_vec()),
+            ])
+        };
+        let v = V::Array(vec![
+            V::Array(vec![V::Int(5461), V::Int(16383), node("127.0.0.1", 7001)]),
+            V::Array(vec![V::Int(0), V::Int(5460), node("127.0.0.1", 7000)]),
+            V::Array(vec![V::Int(1), V::Int(2), node("?", 7002)]),
+        ]);
+        let m = SlotMap::parse(&v).unwrap();
+        assert_eq!(m.owner(0), Some(("127.0.0.1", 7000)));
+        assert_eq!(m.owner(16383), Some(("127.0.0.1", 7001)));
+        assert_eq!(m.primaries().len(), 2);
+        assert_eq!(SlotMap::parse(&V::Array(vec![])), None);
     }
 
     #[test]
