@@ -262,7 +262,7 @@ pub(crate) fn socket_events(io: &SocketIo, socket: &Socket, cluster: bool) {
 
 /// The Redis adapter `--redis-adapter` picks: `classic` (default) or
 /// `sharded` (`SPUBLISH` / `SSUBSCRIBE`, as Node's `createShardedAdapter`);
-/// for `sharded`, a `redis+cluster://h1:p1,h2:p2` URL reaches a Redis Cluster.
+/// with either, a `redis+cluster://h1:p1,h2:p2` URL reaches a Redis Cluster.
 pub(crate) enum RedisChoice {
     Classic(socketio_redis::RedisAdapter),
     Sharded(socketio_redis::ShardedRedisAdapter),

@@ -6,8 +6,8 @@
 //!                    [--max-payload 1000000] [--connect-timeout 45000] [--log-level info]
 //!                    [--recovery-duration ms]   (connection state recovery on, default app)
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
-//!                    [--redis-adapter classic|sharded]  (default classic; sharded also
-//!                     takes redis+cluster://host:port,host:port for a Redis Cluster)
+//!                    [--redis-adapter classic|sharded]  (default classic; with either,
+//!                     --redis redis+cluster://host:port,host:port reaches a Redis Cluster)
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
 //!                    [--shutdown-timeout 10000] [--shutdown-mode drop|goodbye]  (on SIGTERM)
