@@ -4,12 +4,18 @@
 // the adapter's README uses). The reference the Rust `conformance-server --redis URL` must match.
 //
 //   node node-server.js --port 0 --redis redis://127.0.0.1:6379
-//        [--redis-adapter classic|streams]  (classic: @socket.io/redis-adapter (default);
+//        [--redis-adapter classic|sharded|streams]  (classic: @socket.io/redis-adapter (default);
+//                                            sharded: its createShardedAdapter (Redis 7 SPUBLISH /
+//                                            SSUBSCRIBE, subscriptionMode `dynamic`; `all-rooms`
+//                                            then acks {error}: that adapter has no allRooms());
 //                                            streams: @socket.io/redis-streams-adapter 0.3)
 //        [--recovery] [--recovery-duration MS]  (connectionStateRecovery, 120 s or MS,
 //                                                skipMiddlewares)
 //        [--admin SERVER_ID]  (also @socket.io/admin-ui's instrument(): namespace /admin, no auth,
 //                              development mode, that server id; credentialed CORS from any origin)
+//
+// `--redis redis+cluster://host:port,host:port` reaches a Redis Cluster (node-redis
+// `createCluster`).
 //
 // Prints `listening on 127.0.0.1:PORT` once the HTTP server listens and the adapters of both
 // namespaces are subscribed (the node's own response channel is counted by PUBSUB NUMSUB).
@@ -66,8 +72,8 @@
 
 const http = require('node:http');
 const { Server } = require('socket.io');
-const { createAdapter } = require('@socket.io/redis-adapter');
-const { createClient } = require('redis');
+const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
+const { createClient, createCluster } = require('redis');
 
 function parseArgs(argv) {
   const args = { port: 0, redis: 'redis://127.0.0.1:6379', adapter: 'classic', recovery: null };
@@ -84,7 +90,7 @@ function parseArgs(argv) {
       case '--redis': args.redis = value; break;
       case '--admin': args.admin = value; break;
       case '--redis-adapter':
-        if (!['classic', 'streams'].includes(value)) throw new Error(`unknown adapter ${value}`);
+        if (!['classic', 'sharded', 'streams'].includes(value)) throw new Error(`unknown adapter ${value}`);
         args.adapter = value;
         break;
       case '--recovery-duration': args.recovery = Number(value); break;
@@ -209,7 +215,12 @@ function setupNamespace(io, nsp, getPort) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const pubClient = createClient({ url: args.redis });
+  // `redis+cluster://h1:p1,h2:p2`: a Redis Cluster (node-redis createCluster, seed nodes).
+  const clusterHosts = args.redis.startsWith('redis+cluster://')
+    ? args.redis.slice('redis+cluster://'.length).replace(/\/$/, '').split(',') : null;
+  const pubClient = clusterHosts
+    ? createCluster({ rootNodes: clusterHosts.map((h) => ({ url: `redis://${h}` })) })
+    : createClient({ url: args.redis });
   const subClient = pubClient.duplicate();
   for (const [name, client] of [['pub', pubClient], ['sub', subClient]]) {
     client.on('error', (err) => process.stderr.write(`redis ${name} client error: ${err.message}\n`));
@@ -224,7 +235,9 @@ async function main() {
     cors: args.admin ? { origin: true, credentials: true } : { origin: '*' },
     adapter: streams
       ? require('@socket.io/redis-streams-adapter').createAdapter(pubClient)
-      : createAdapter(pubClient, subClient),
+      : args.adapter === 'sharded'
+        ? createShardedAdapter(pubClient, subClient)
+        : createAdapter(pubClient, subClient),
     ...(args.recovery != null ? {
       connectionStateRecovery: { maxDisconnectionDuration: args.recovery, skipMiddlewares: true },
     } : {}),
@@ -251,14 +264,38 @@ async function main() {
   // adapter's SUBSCRIBE, sent after its PSUBSCRIBE on the same connection), then check that
   // serverCount() answers.
   const deadline = Date.now() + 15000;
+  const subscribers = async (channel) => {
+    if (args.adapter === 'sharded') {
+      const cmd = ['PUBSUB', 'SHARDNUMSUB', channel];
+      // On a cluster, asked of the shard that owns the channel's slot.
+      const reply = clusterHosts
+        ? await pubClient.sendCommand(channel, true, cmd)
+        : await pubClient.sendCommand(cmd);
+      return Number(reply[1]);
+    }
+    if (clusterHosts) {
+      // Classic subscriptions may sit on any node of a cluster: summed over the primaries.
+      let sum = 0;
+      for (const master of pubClient.masters) {
+        const client = await pubClient.nodeClient(master);
+        const reply = await client.sendCommand(['PUBSUB', 'NUMSUB', channel]);
+        sum += Number(reply[1]);
+      }
+      return sum;
+    }
+    const counts = await pubClient.pubSubNumSub(channel);
+    return Number(counts[channel]);
+  };
   for (const nsp of namespaces) {
     // Streams: the node's private channel `socket.io#<nsp>#<uid>#`.
+    // The sharded adapter subscribes its own response channel (`responseChannel`) last.
     const channel = streams
       ? `socket.io#${nsp.name}#${nsp.adapter.uid}#`
-      : nsp.adapter.specificResponseChannel;
+      : args.adapter === 'sharded'
+        ? nsp.adapter.responseChannel
+        : nsp.adapter.specificResponseChannel;
     for (;;) {
-      const counts = await pubClient.pubSubNumSub(channel);
-      if (Number(counts[channel]) >= 1) break;
+      if ((await subscribers(channel)) >= 1) break;
       if (Date.now() > deadline) throw new Error(`not subscribed to ${channel} after 15 s`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

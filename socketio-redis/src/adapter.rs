@@ -51,7 +51,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// JavaScript's `!isNaN(str) && !isNaN(parseFloat(str))`, close enough for
 /// room names: a decimal number, as a Node node's numeric rooms arrive.
-fn numeric_room(room: &str) -> Option<String> {
+pub(crate) fn numeric_room(room: &str) -> Option<String> {
     let f: f64 = room.trim().parse().ok()?;
     if !f.is_finite() {
         return None;
@@ -436,7 +436,7 @@ impl NsAdapter {
 }
 
 /// A packet from another node, encoded for this node's clients.
-fn encode_for_clients(p: WirePacket, parser: socketio::Parser) -> Option<EncodedPacket> {
+pub(crate) fn encode_for_clients(p: WirePacket, parser: socketio::Parser) -> Option<EncodedPacket> {
     let bp = match p.kind {
         2 | 5 => BinaryPacket::event(p.nsp, p.data, p.attachments, p.id),
         3 | 6 => BinaryPacket::ack(p.nsp, p.data, p.attachments, p.id?),
@@ -452,7 +452,7 @@ fn encode_for_clients(p: WirePacket, parser: socketio::Parser) -> Option<Encoded
 }
 
 /// Our packet as other nodes expect it: type 2 or 3, binary in `bin`, no ack id.
-fn to_wire(packet: &EncodedPacket, nsp: &str) -> Option<WirePacket> {
+pub(crate) fn to_wire(packet: &EncodedPacket, nsp: &str) -> Option<WirePacket> {
     let bp = match packet.to_binary_packet() {
         Ok(bp) => bp,
         Err(e) => {
@@ -475,7 +475,7 @@ fn to_wire(packet: &EncodedPacket, nsp: &str) -> Option<WirePacket> {
     })
 }
 
-fn socket_info(v: &Value) -> Option<SocketInfo> {
+pub(crate) fn socket_info(v: &Value) -> Option<SocketInfo> {
     let id = SocketId::parse(v.get("id")?.as_str()?)?;
     Some(SocketInfo::new(
         id,

@@ -1,6 +1,15 @@
 //! The Redis glue: one connection that publishes (pipelined, in order), one
 //! that subscribes (reconnected with backoff), and the routing of what it
 //! hears to the namespaces' adapters.
+//!
+//! On a Redis Cluster (`redis+cluster://h1:p1,h2:p2`) a redis-rs cluster
+//! connection publishes and counts (`PUBSUB NUMSUB` summed over the nodes),
+//! and the subscriber is one plain connection to one seed node: a cluster
+//! delivers every `PUBLISH` to every node, so one node is enough, and exactly
+//! one (subscriptions on two nodes would deliver every message twice; the
+//! cluster connection's own `SUBSCRIBE`, renewed after a node restart, can
+//! land on a second node). When that node fails, the subscriber moves to the
+//! next seed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,12 +17,12 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, watch};
 
 use crate::adapter::NsAdapter;
 use crate::config::RedisAdapterConfig;
 use crate::error::Error;
+use crate::sharded::driver::{Conn, Target, count_of, parse_target, publish_batch};
 use crate::wire::Channels;
 
 /// One message to publish.
@@ -50,7 +59,7 @@ struct State {
 pub(crate) struct Driver {
     pub(crate) uid: String,
     pub(crate) config: RedisAdapterConfig,
-    conn: ConnectionManager,
+    conn: Conn,
     publish_tx: mpsc::Sender<Publish>,
     dropped: AtomicU64,
     sub_tx: mpsc::UnboundedSender<SubCmd>,
@@ -88,6 +97,60 @@ impl Driver {
         url: &str,
         config: RedisAdapterConfig,
     ) -> Result<Arc<Driver>, Error> {
+        let nodes = match parse_target(url)? {
+            Target::Single(url) => return Self::connect_single(&url, config).await,
+            Target::Cluster(nodes) => nodes,
+        };
+        let cluster = redis::cluster::ClusterClientBuilder::new(nodes.clone())
+            .connection_timeout(config.requests_timeout)
+            .response_timeout(config.requests_timeout)
+            .build()?;
+        let conn = Conn::Cluster(cluster.get_async_connection().await?);
+        let clients = nodes
+            .iter()
+            .map(|u| redis::Client::open(u.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The subscriber must be reachable too before we say we are up: the
+        // first seed that answers.
+        let mut first = None;
+        let mut last_err = None;
+        for (i, c) in clients.iter().enumerate() {
+            match c.get_async_pubsub().await {
+                Ok(p) => {
+                    first = Some((i, p));
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let Some((start, first_pubsub)) = first else {
+            return Err(last_err.map_or(Error::Timeout("a seed node"), Error::Redis));
+        };
+        let (publish_tx, publish_rx) = mpsc::channel(config.max_queued_publishes.max(1));
+        let (sub_tx, sub_rx) = mpsc::unbounded_channel();
+        let driver = Arc::new(Driver {
+            uid: uid6(),
+            config,
+            conn: conn.clone(),
+            publish_tx,
+            dropped: AtomicU64::new(0),
+            sub_tx,
+            state: Mutex::new(State::default()),
+            subscribed: watch::Sender::new(HashSet::new()),
+        });
+        tokio::spawn(publisher(conn, publish_rx));
+        tokio::spawn(subscriber(
+            clients,
+            start,
+            Some(first_pubsub),
+            Arc::downgrade(&driver),
+            sub_rx,
+        ));
+        tracing::info!(uid = %driver.uid, "redis adapter connected to a redis cluster");
+        Ok(driver)
+    }
+
+    async fn connect_single(url: &str, config: RedisAdapterConfig) -> Result<Arc<Driver>, Error> {
         let client = redis::Client::open(url)?;
         let manager_config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.requests_timeout))
@@ -103,16 +166,17 @@ impl Driver {
         let driver = Arc::new(Driver {
             uid: uid6(),
             config,
-            conn: conn.clone(),
+            conn: Conn::Single(conn.clone()),
             publish_tx,
             dropped: AtomicU64::new(0),
             sub_tx,
             state: Mutex::new(State::default()),
             subscribed: watch::Sender::new(HashSet::new()),
         });
-        tokio::spawn(publisher(conn, publish_rx));
+        tokio::spawn(publisher(Conn::Single(conn), publish_rx));
         tokio::spawn(subscriber(
-            client,
+            vec![client],
+            0,
             Some(first_pubsub),
             Arc::downgrade(&driver),
             sub_rx,
@@ -138,14 +202,12 @@ impl Driver {
 
     /// `PUBSUB NUMSUB` of a request channel: the nodes of the namespace.
     pub(crate) async fn numsub(&self, channel: &str) -> Result<usize, Error> {
-        let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("PUBSUB");
         cmd.arg("NUMSUB").arg(channel);
-        let fut = cmd.query_async::<Vec<(String, usize)>>(&mut conn);
-        let res = tokio::time::timeout(self.config.requests_timeout, fut)
+        let v = tokio::time::timeout(self.config.requests_timeout, self.conn.query(&cmd))
             .await
             .map_err(|_| Error::Timeout("PUBSUB NUMSUB"))??;
-        Ok(res.first().map_or(0, |(_, n)| *n))
+        Ok(count_of(&v, channel))
     }
 
     pub(crate) fn register(&self, nsp: &str, channels: Channels, adapter: Weak<NsAdapter>) {
@@ -244,16 +306,14 @@ impl Driver {
     }
 }
 
-/// Publishes in order, pipelining whatever is queued into one round trip.
-async fn publisher(mut conn: ConnectionManager, mut rx: mpsc::Receiver<Publish>) {
+/// Publishes in order, pipelining whatever is queued into one round trip
+/// (on a cluster, one pipeline per channel).
+async fn publisher(conn: Conn, mut rx: mpsc::Receiver<Publish>) {
     let mut batch = Vec::with_capacity(64);
     let mut failing = false;
     while rx.recv_many(&mut batch, 256).await > 0 {
-        let mut pipe = redis::pipe();
-        for p in batch.drain(..) {
-            pipe.cmd("PUBLISH").arg(p.channel).arg(p.payload).ignore();
-        }
-        match pipe.query_async::<()>(&mut conn).await {
+        let items = batch.drain(..).map(|p| (p.channel, p.payload));
+        match publish_batch(&conn, "PUBLISH", items).await {
             Ok(()) => {
                 if failing {
                     tracing::info!("redis publishing works again");
@@ -278,9 +338,11 @@ async fn subscribe_ns(sink: &mut redis::aio::PubSubSink, ch: &Channels) -> redis
 }
 
 /// Keeps the subscriptions of every registered namespace live, reconnecting
-/// with backoff when the connection drops; routes every message.
+/// with backoff when the connection drops (to the next of `clients`, the
+/// seed nodes of a cluster); routes every message.
 async fn subscriber(
-    client: redis::Client,
+    clients: Vec<redis::Client>,
+    mut next: usize,
     mut first: Option<redis::aio::PubSub>,
     driver: Weak<Driver>,
     mut cmds: mpsc::UnboundedReceiver<SubCmd>,
@@ -290,13 +352,15 @@ async fn subscriber(
         let Some(d) = driver.upgrade() else { return };
         let max_delay = d.config.max_reconnect_delay;
         drop(d);
-        let pubsub = match first.take() {
-            Some(p) => Ok(p),
-            None => client.get_async_pubsub().await,
+        let pubsub = match (first.take(), clients.get(next % clients.len().max(1))) {
+            (Some(p), _) => Ok(p),
+            (None, Some(client)) => client.get_async_pubsub().await,
+            (None, None) => return,
         };
         let pubsub = match pubsub {
             Ok(p) => p,
             Err(e) => {
+                next = next.wrapping_add(1);
                 tracing::error!(error = %e, retry_in = ?delay, "redis subscriber cannot connect");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(max_delay);
@@ -367,6 +431,7 @@ async fn subscriber(
         if let Some(d) = driver.upgrade() {
             d.subscribed.send_replace(HashSet::new());
         }
+        next = next.wrapping_add(1);
         tracing::error!(retry_in = ?delay, "redis subscription lost; reconnecting (until then other nodes' messages are missed)");
         tokio::time::sleep(delay).await;
     }

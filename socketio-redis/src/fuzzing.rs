@@ -1,5 +1,7 @@
 //! Checks run by the fuzz target `redis_frame` (`fuzz/`) and replayed on
 //! stable over its corpus by `tests/fuzz_corpus.rs`. Not a stable API.
+//! The same bytes go through the sharded adapter's envelope decoder and its
+//! RESP reader.
 
 #![allow(clippy::panic)]
 
@@ -11,6 +13,7 @@ use crate::{msgpack, wire};
 /// from then on (the first round maps integral floats to integers, as
 /// notepack does).
 pub fn check_frame(data: &[u8]) {
+    check_sharded(data);
     let _ = wire::decode_broadcast(data);
     let _ = wire::decode_request(data);
     let _ = wire::decode_message(data);
@@ -96,4 +99,34 @@ pub fn check_stream(data: &[u8]) {
         assert_eq!(b2.request_id, b.request_id);
         assert_eq!(b2.volatile, b.volatile);
     }
+/// The sharded adapter's decoders on the same bytes: the RESP reader and the
+/// envelope decoder return, never panic, and never claim more bytes than
+/// given; an envelope that decodes re-encodes, and from its first re-encoding
+/// on, decoding and encoding again changes nothing.
+fn check_sharded(data: &[u8]) {
+    use crate::sharded::wire::Envelope;
+    if let Ok(Some((_, used))) = crate::sharded::resp::parse(data, 1 << 20) {
+        assert!(
+            used <= data.len(),
+            "resp parser used more than it was given"
+        );
+    }
+    let Ok(e1) = Envelope::decode(data) else {
+        return;
+    };
+    let b1 = match e1.encode() {
+        Ok(b) => b,
+        Err(wire::WireError::Msgpack(msgpack::MsgpackError::BadPlaceholder(_))) => return,
+        Err(e) => panic!("decoded envelope does not re-encode: {e1:?}: {e}"),
+    };
+    let Ok(e2) = Envelope::decode(&b1) else {
+        panic!("re-encoded envelope does not decode: {e1:?}");
+    };
+    let Ok(b2) = e2.encode() else {
+        panic!("second round does not encode: {e2:?}");
+    };
+    let Ok(e3) = Envelope::decode(&b2) else {
+        panic!("second round does not decode: {e2:?}");
+    };
+    assert_eq!(e3, e2, "envelope round trip is not stable");
 }

@@ -43,12 +43,18 @@
 //! with `@socket.io/redis-streams-adapter` 0.3): its clients recover on any
 //! node, even after the death of the node that held them.
 //!
+//! # Sharded pub/sub
+//! [`ShardedRedisAdapter`] speaks the format of the reference's
+//! `createShardedAdapter` (Redis ≥ 7 `SPUBLISH` / `SSUBSCRIBE`, one channel
+//! per room) on one Redis or a Redis Cluster; see [`sharded`].
+//!
 //! # Layout
 //! `wire.rs` is the pure codec of the adapter's messages (its MessagePack is
 //! the workspace codec, [`socketio::msgpack`], re-exported as [`msgpack`]); `driver.rs` the Redis
-//! connections; `adapter.rs` the [`socketio::Adapter`] of one namespace.
-//! `streams/` is the Streams adapter, laid out the same way (`wire.rs`,
-//! `driver.rs`, `adapter.rs`, `config.rs`).
+//! connections; `adapter.rs` the [`socketio::Adapter`] of one namespace. `sharded/` the
+//! sharded adapter (its own `wire.rs`, `resp.rs`, `driver.rs`, `adapter.rs`, `config.rs`),
+//! `streams/` the Streams adapter, laid out the same way (`wire.rs`, `driver.rs`,
+//! `adapter.rs`, `config.rs`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -60,6 +66,7 @@ mod error;
 pub mod fuzzing;
 pub use socketio::msgpack;
 pub mod streams;
+pub mod sharded;
 pub mod wire;
 
 use std::sync::Arc;
@@ -67,6 +74,7 @@ use std::sync::Arc;
 pub use config::RedisAdapterConfig;
 pub use error::Error;
 pub use streams::{RedisStreamsAdapter, RedisStreamsConfig};
+pub use sharded::{ShardedAdapterConfig, ShardedRedisAdapter, SubscriptionMode};
 
 /// A connection to Redis shared by the adapters of every namespace of a
 /// server; cheap to clone.
@@ -85,8 +93,11 @@ impl std::fmt::Debug for RedisAdapter {
 }
 
 impl RedisAdapter {
-    /// Connects to Redis (`redis://[:password@]host:port[/db]`, `redis+unix:///path`).
-    /// TLS (`rediss://`) is not compiled in.
+    /// Connects to Redis (`redis://[:password@]host:port[/db]`, `redis+unix:///path`)
+    /// or to a Redis Cluster (`redis+cluster://[user:password@]host:port,host:port,…`,
+    /// seed nodes: publishing goes through the cluster, the subscriber to one
+    /// seed at a time, the next one when it fails). TLS (`rediss://`) is not
+    /// compiled in.
     ///
     /// # Errors
     /// A bad URL, or Redis not reachable now.

@@ -134,7 +134,7 @@ pub struct WirePacket {
 }
 
 impl WirePacket {
-    fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         let mut m = Map::new();
         m.insert("type".to_owned(), Value::from(self.kind));
         m.insert("data".to_owned(), self.data.clone());
@@ -145,7 +145,7 @@ impl WirePacket {
         Value::Object(m)
     }
 
-    fn from_value(v: &Value, attachments: Vec<Bytes>) -> Result<Self, WireError> {
+    pub(crate) fn from_value(v: &Value, attachments: Vec<Bytes>) -> Result<Self, WireError> {
         let kind = v
             .get("type")
             .and_then(Value::as_u64)
@@ -191,11 +191,11 @@ impl Selection {
         o
     }
 
-    fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         json!({ "rooms": self.rooms, "except": self.except })
     }
 
-    fn from_value(v: Option<&Value>) -> Self {
+    pub(crate) fn from_value(v: Option<&Value>) -> Self {
         Selection {
             rooms: rooms(v.and_then(|v| v.get("rooms"))),
             except: rooms(v.and_then(|v| v.get("except"))),
@@ -250,7 +250,7 @@ fn flags_value(opts: &BroadcastOptions) -> Value {
     Value::Object(flags)
 }
 
-fn opts_value(opts: &BroadcastOptions) -> Value {
+pub(crate) fn opts_value(opts: &BroadcastOptions) -> Value {
     let mut v = Selection::from_opts(opts).to_value();
     if let Value::Object(m) = &mut v {
         m.insert("flags".to_owned(), flags_value(opts));

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use socketio::{AckSender, Args, BroadcastOperator, Namespace, ServerAck, Socket, SocketIo};
+use crate::RedisAdapterKind;
 
 /// A `room` argument: `None` for null (the whole namespace).
 fn rooms_arg(v: Option<&Value>) -> Option<Vec<String>> {
@@ -258,4 +259,57 @@ pub(crate) fn socket_events(io: &SocketIo, socket: &Socket, cluster: bool) {
             }
         },
     );
+}
+
+/// The Redis adapter `--redis-adapter` picks: `classic` (default) or
+/// `sharded` (`SPUBLISH` / `SSUBSCRIBE`, as Node's `createShardedAdapter`);
+/// with either, a `redis+cluster://h1:p1,h2:p2` URL reaches a Redis Cluster.
+pub(crate) enum RedisChoice {
+    Classic(socketio_redis::RedisAdapter),
+    Sharded(socketio_redis::ShardedRedisAdapter),
+    Streams(socketio_redis::RedisStreamsAdapter),
+}
+
+impl RedisChoice {
+    pub(crate) async fn connect(url: &str, kind: RedisAdapterKind) -> Result<Self, String> {
+        match kind {
+            RedisAdapterKind::Classic => socketio_redis::RedisAdapter::connect(
+                url,
+                socketio_redis::RedisAdapterConfig::default(),
+            )
+            .await
+            .map(RedisChoice::Classic)
+            .map_err(|e| e.to_string()),
+            RedisAdapterKind::Sharded => socketio_redis::ShardedRedisAdapter::connect(
+                url,
+                socketio_redis::ShardedAdapterConfig::default(),
+            )
+            .await
+            .map(RedisChoice::Sharded)
+            .map_err(|e| e.to_string()),
+            RedisAdapterKind::Streams => socketio_redis::RedisStreamsAdapter::connect(
+                url,
+                socketio_redis::RedisStreamsConfig::default(),
+            )
+            .await
+            .map(RedisChoice::Streams)
+            .map_err(|e| e.to_string()),
+        }
+    }
+
+    pub(crate) fn factory(&self) -> socketio::AdapterFactory {
+        match self {
+            RedisChoice::Classic(r) => std::sync::Arc::new(r.factory()),
+            RedisChoice::Sharded(r) => std::sync::Arc::new(r.factory()),
+            RedisChoice::Streams(r) => std::sync::Arc::new(r.factory()),
+        }
+    }
+
+    pub(crate) async fn ready(&self) {
+        match self {
+            RedisChoice::Classic(r) => r.ready().await,
+            RedisChoice::Sharded(r) => r.ready().await,
+            RedisChoice::Streams(r) => r.ready().await,
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //!                    [--recovery]  (connection state recovery on: 120 s, middlewares skipped)
 //!                    [--recovery-duration ms]   (the same with that duration)
 //!                    [--redis redis://127.0.0.1:6379]  (Redis adapter, default app)
-//!                    [--redis-adapter classic|sharded|streams]  (which one, default classic)
+//!                    [--redis-adapter classic|sharded|streams]  (default classic; with classic or
+//!                     sharded, --redis redis+cluster://host:port,host:port reaches a Redis Cluster)
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
 //!                    [--per-message-deflate THRESHOLD]  (WebSocket permessage-deflate, both paths)
@@ -85,35 +86,13 @@ struct Args {
 
 /// `--redis-adapter`: the Redis adapter of `--redis`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RedisAdapterKind {
+pub(crate) enum RedisAdapterKind {
     /// `@socket.io/redis-adapter` (pub/sub).
     Classic,
     /// `@socket.io/redis-adapter`'s sharded pub/sub mode.
     Sharded,
     /// `@socket.io/redis-streams-adapter`.
     Streams,
-}
-
-/// The connected Redis adapter, whatever its kind.
-enum RedisHandle {
-    Classic(socketio_redis::RedisAdapter),
-    Streams(socketio_redis::RedisStreamsAdapter),
-}
-
-impl RedisHandle {
-    fn factory(&self) -> socketio::AdapterFactory {
-        match self {
-            RedisHandle::Classic(r) => std::sync::Arc::new(r.factory()),
-            RedisHandle::Streams(r) => std::sync::Arc::new(r.factory()),
-        }
-    }
-
-    async fn ready(&self) {
-        match self {
-            RedisHandle::Classic(r) => r.ready().await,
-            RedisHandle::Streams(r) => r.ready().await,
-        }
-    }
 }
 
 /// Turns connection state recovery on when `--recovery-duration` was given.
@@ -356,38 +335,17 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let redis = match &args.redis {
-        Some(url) => {
-            let connected = match args.redis_adapter {
-                RedisAdapterKind::Classic => socketio_redis::RedisAdapter::connect(
-                    url,
-                    socketio_redis::RedisAdapterConfig::default(),
-                )
-                .await
-                .map(RedisHandle::Classic),
-                RedisAdapterKind::Streams => socketio_redis::RedisStreamsAdapter::connect(
-                    url,
-                    socketio_redis::RedisStreamsConfig::default(),
-                )
-                .await
-                .map(RedisHandle::Streams),
-                RedisAdapterKind::Sharded => {
-                    eprintln!(
-                        "conformance-server: --redis-adapter sharded is not wired in this build"
-                    );
-                    return std::process::ExitCode::from(2);
-                }
-            };
-            match connected {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    eprintln!("conformance-server: {e}");
-                    return std::process::ExitCode::FAILURE;
-                }
+        Some(url) => match cluster::RedisChoice::connect(url, args.redis_adapter).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("conformance-server: {e}");
+                return std::process::ExitCode::FAILURE;
             }
-        }
+        },
         None => None,
     };
-    let factory: Option<socketio::AdapterFactory> = redis.as_ref().map(RedisHandle::factory);
+    let factory: Option<socketio::AdapterFactory> =
+        redis.as_ref().map(cluster::RedisChoice::factory);
     let io = match app::socketio_app(
         SocketIoConfig::default()
             .engine(
