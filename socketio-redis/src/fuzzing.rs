@@ -99,6 +99,8 @@ pub fn check_stream(data: &[u8]) {
         assert_eq!(b2.request_id, b.request_id);
         assert_eq!(b2.volatile, b.volatile);
     }
+}
+
 /// The sharded adapter's decoders on the same bytes: the RESP reader and the
 /// envelope decoder return, never panic, and never claim more bytes than
 /// given; an envelope that decodes re-encodes, and from its first re-encoding
