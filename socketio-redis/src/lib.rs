@@ -65,16 +65,16 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub use socketio::msgpack;
-pub mod streams;
 pub mod sharded;
+pub mod streams;
 pub mod wire;
 
 use std::sync::Arc;
 
 pub use config::RedisAdapterConfig;
 pub use error::Error;
-pub use streams::{RedisStreamsAdapter, RedisStreamsConfig};
 pub use sharded::{ShardedAdapterConfig, ShardedRedisAdapter, SubscriptionMode};
+pub use streams::{RedisStreamsAdapter, RedisStreamsConfig};
 
 /// A connection to Redis shared by the adapters of every namespace of a
 /// server; cheap to clone.

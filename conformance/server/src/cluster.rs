@@ -19,9 +19,9 @@
 
 use std::time::Duration;
 
+use crate::RedisAdapterKind;
 use serde_json::{Value, json};
 use socketio::{AckSender, Args, BroadcastOperator, Namespace, ServerAck, Socket, SocketIo};
-use crate::RedisAdapterKind;
 
 /// A `room` argument: `None` for null (the whole namespace).
 fn rooms_arg(v: Option<&Value>) -> Option<Vec<String>> {
