@@ -312,6 +312,7 @@ describe('admin UI: server_stats', () => {
   test('shape, namespaces, and the aggregated events of a client that came and went', async () => {
     const server = await start(['--admin-server-id', 'node-a']);
     const admin = await connectAdmin(server);
+    await waitSioUpgrade(admin);
     const client = await connectSio(server, '/', MODES.polling);
     await client.timeout(TIMEOUT).emitWithAck('echo', 'hello');
     // Every server_stats is kept: the aggregated events come once each.

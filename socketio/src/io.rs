@@ -113,6 +113,7 @@ impl IoInner {
 
     /// Every namespace of the server now (static ones, live dynamic
     /// children), sorted by name.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub(crate) fn namespace_list(&self) -> Vec<Namespace> {
         let mut list: Vec<Namespace> = self
             .namespaces

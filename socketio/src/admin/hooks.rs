@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::buckets::{Kind, Reason};
 use super::serialize::{
-    SocketView, admin_details, client_id, data_with_admin, now_iso, now_millis, public_data, truthy,
+    SocketView, admin_details, client_id, data_with_admin, now_iso, public_data, truthy,
 };
 use super::{Admin, AdminAuth, auth};
 use crate::encoded::{Args, EncodedPacket};
@@ -19,13 +19,9 @@ use crate::observe::SocketObserver;
 use crate::remote::RemoteSocket;
 use crate::socket::{DisconnectReason, Socket, SocketId};
 
-fn now_secs() -> u64 {
-    now_millis() / 1000
-}
-
 impl engineio::EngineObserver for Admin {
     fn session_opened(&self, _sid: engineio::Sid, transport: engineio::Transport) {
-        self.buckets.add(now_secs(), Kind::RawConnection, 1);
+        self.buckets.add(self.second(), Kind::RawConnection, 1);
         if transport == engineio::Transport::Polling {
             self.polling.fetch_add(1, Ordering::Relaxed);
         }
@@ -53,7 +49,7 @@ impl engineio::EngineObserver for Admin {
         transport: engineio::Transport,
     ) {
         self.buckets.add(
-            now_secs(),
+            self.second(),
             Kind::RawDisconnection(Reason::from_engine(reason)),
             1,
         );
@@ -64,13 +60,13 @@ impl engineio::EngineObserver for Admin {
     }
 
     fn message_received(&self, message: &engineio::Message) {
-        let s = now_secs();
+        let s = self.second();
         self.buckets.add(s, Kind::PacketsIn, 1);
         self.buckets.add(s, Kind::BytesIn, message.len() as u64);
     }
 
     fn messages_sent(&self, messages: usize, bytes: usize) {
-        let s = now_secs();
+        let s = self.second();
         self.buckets.add(s, Kind::PacketsOut, messages as u64);
         self.buckets.add(s, Kind::BytesOut, bytes as u64);
     }
