@@ -101,3 +101,17 @@ fn redis_stream() {
         socketio_redis::fuzzing::check_stream,
     );
 }
+
+/// Found by the `redis_stream` target (`fuzz/artifacts-found/redis_stream-unreferenced-binary`):
+/// a stream entry whose packet has its binary under a key other than `data` gave a packet with
+/// an attachment no placeholder names; the check (a broadcast crosses our entry unchanged)
+/// failed on it.
+#[test]
+fn redis_stream_unreferenced_binary() {
+    let path = format!(
+        "{}/../fuzz/artifacts-found/redis_stream-unreferenced-binary",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    socketio_redis::fuzzing::check_stream(&data);
+}

@@ -281,14 +281,27 @@ fn selection_of(v: &Value) -> Selection {
     }
 }
 
-fn packet_of(v: &Value, attachments: Vec<Bytes>) -> Result<WirePacket, StreamWireError> {
+/// `v` with only the attachments its placeholders name (renumbered): binary
+/// found elsewhere in a message (fuzzing found some under other keys) must
+/// not reach clients as attachments that no placeholder refers to.
+fn referenced(mut v: Value, attachments: &[Bytes]) -> (Value, Vec<Bytes>) {
+    if attachments.is_empty() {
+        return (v, Vec::new());
+    }
+    let kept = msgpack::keep_referenced(&mut v, attachments);
+    (v, kept)
+}
+
+fn packet_of(v: &Value, attachments: &[Bytes]) -> Result<WirePacket, StreamWireError> {
     let kind = v
         .get("type")
         .and_then(Value::as_u64)
         .ok_or(StreamWireError::Shape("packet.type"))?;
+    let (data, attachments) =
+        referenced(v.get("data").cloned().unwrap_or(Value::Null), attachments);
     Ok(WirePacket {
         kind,
-        data: v.get("data").cloned().unwrap_or(Value::Null),
+        data,
         attachments,
         nsp: v
             .get("nsp")
@@ -314,7 +327,7 @@ pub fn decode_data(
             let packet = d.get("packet").ok_or(StreamWireError::Shape("packet"))?;
             let flags = d.get("opts").and_then(|o| o.get("flags"));
             Message::Broadcast(Broadcast {
-                packet: packet_of(packet, attachments)?,
+                packet: packet_of(packet, &attachments)?,
                 selection: selection_of(d),
                 // The reference treats any defined `volatile` as volatile.
                 volatile: flags
@@ -347,31 +360,49 @@ pub fn decode_data(
                 _ => Vec::new(),
             },
         },
-        kind::SERVER_SIDE_EMIT => Message::ServerSideEmit {
-            request_id: d
-                .get("requestId")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            data: match d.get("packet") {
-                Some(Value::Array(a)) => a.clone(),
+        kind::SERVER_SIDE_EMIT => {
+            let (data, attachments) = match d.get("packet") {
+                Some(a @ Value::Array(_)) => referenced(a.clone(), &attachments),
                 _ => return Err(StreamWireError::Shape("packet")),
-            },
-            attachments,
-        },
-        kind::SERVER_SIDE_EMIT_RESPONSE => Message::ServerSideEmitResponse {
-            request_id: str_field(d, "requestId")?,
-            packet: d.get("packet").cloned().unwrap_or(Value::Null),
-            attachments,
-        },
+            };
+            Message::ServerSideEmit {
+                request_id: d
+                    .get("requestId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                data: match data {
+                    Value::Array(a) => a,
+                    _ => Vec::new(),
+                },
+                attachments,
+            }
+        }
+        kind::SERVER_SIDE_EMIT_RESPONSE => {
+            let (packet, attachments) = referenced(
+                d.get("packet").cloned().unwrap_or(Value::Null),
+                &attachments,
+            );
+            Message::ServerSideEmitResponse {
+                request_id: str_field(d, "requestId")?,
+                packet,
+                attachments,
+            }
+        }
         kind::BROADCAST_CLIENT_COUNT => Message::ClientCount {
             request_id: str_field(d, "requestId")?,
             count: d.get("clientCount").and_then(Value::as_u64).unwrap_or(0),
         },
-        kind::BROADCAST_ACK => Message::BroadcastAck {
-            request_id: str_field(d, "requestId")?,
-            packet: d.get("packet").cloned().unwrap_or(Value::Null),
-            attachments,
-        },
+        kind::BROADCAST_ACK => {
+            let (packet, attachments) = referenced(
+                d.get("packet").cloned().unwrap_or(Value::Null),
+                &attachments,
+            );
+            Message::BroadcastAck {
+                request_id: str_field(d, "requestId")?,
+                packet,
+                attachments,
+            }
+        }
         other => Message::Other(other),
     })
 }
@@ -754,6 +785,38 @@ mod tests {
             assert_eq!(s.rooms.first().map(String::as_str), Some(s.sid.as_str()));
             assert_eq!(encode_session(&s).unwrap(), text);
         }
+    }
+
+    /// Found by the `redis_stream` fuzz target (kept in
+    /// `fuzz/artifacts-found/redis_stream-unreferenced-binary`): binary under a
+    /// key other than the packet's `data` became an attachment of a packet
+    /// whose data names none.
+    #[test]
+    fn binary_outside_the_packet_data_is_not_an_attachment() {
+        // {packet: {type: 2, "\x04ata": ["f", <bin 00 01 ff>]}, opts: {...}}
+        let raw = STANDARD
+            .decode("gqZwYWNrZXSCpHR5cGUCpARhdGGSoWbEAwAB/6RvcHRzg6Vyb29tc/CmZXhjZXL5kaF4pWZsYWdzgah2b2xhdGlsZcM=")
+            .unwrap();
+        let (v, bins) = msgpack::decode(&raw).unwrap();
+        assert_eq!(bins.len(), 1);
+        let Message::Broadcast(b) = decode_data(kind::BROADCAST, v, bins).unwrap() else {
+            panic!("not a broadcast")
+        };
+        assert_eq!(b.packet.data, Value::Null);
+        assert!(b.packet.attachments.is_empty());
+        // Referenced binary stays, renumbered.
+        let v = json!({"requestId": "r", "packet": {"x": {"_placeholder": true, "num": 1}}});
+        let bins = vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")];
+        let Message::BroadcastAck {
+            packet,
+            attachments,
+            ..
+        } = decode_data(kind::BROADCAST_ACK, v, bins).unwrap()
+        else {
+            panic!("not an ack")
+        };
+        assert_eq!(packet, json!({"x": {"_placeholder": true, "num": 0}}));
+        assert_eq!(attachments, [Bytes::from_static(b"b")]);
     }
 
     #[test]
