@@ -9,10 +9,14 @@ export CARGO_TERM_COLOR=never
 step() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the tests start themselves: redis-server (cluster tests, Rust
-# and Node) and nginx (the sticky-session recipe).
+# and Node; its redis-cli builds the Redis Cluster), nginx (the sticky-session
+# recipe) and chromium (the Admin UI, permessage-deflate and chat demo browser
+# tests).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing ${missing[*]} (apt-get)"
   SUDO=""
