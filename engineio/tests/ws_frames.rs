@@ -379,6 +379,11 @@ async fn a_close_during_a_large_write_comes_after_whole_frames() {
     for _ in 0..24 {
         socket.send_binary(chunk.clone()).unwrap();
     }
+    // Wait until the writer is inside the first frame (its header and some
+    // of its payload arrived); it then blocks on the full socket buffers.
+    // (A close sent before the writer started would be answered at once,
+    // with no frame: valid, but not the case under test.)
+    within("the first frame to start", ws.fill(10 + 4096)).await;
     ws.send(0x88, &1000u16.to_be_bytes()).await;
     let mut whole = 0;
     loop {
