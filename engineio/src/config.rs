@@ -149,7 +149,11 @@ pub struct EngineConfig {
 /// `client_no_context_takeover`: each message is compressed and inflated on
 /// its own, so a connection keeps **no** zlib state between messages: one
 /// compressor and one decompressor per worker thread, made on first use,
-/// serve all connections (an idle connection costs nothing for deflate). While a message
+/// serve all connections (an idle connection costs nothing for deflate).
+/// Measured (`conformance/soak/ws-memory.js`, debug build): 1 000 and 3 000
+/// idle Socket.IO clients on WebSocket, each after one compressed 4 KiB
+/// message both ways, cost the server 1.3 MiB more RSS with deflate on than
+/// off, in both cases: the per-thread state, nothing per connection. While a message
 /// is handled it costs its compressed and its inflated copy; an inflated
 /// message is refused past `max_payload` (close code 1009), however small its
 /// compressed form. A broadcast text message is compressed once and the

@@ -71,7 +71,8 @@ pub(crate) fn negotiate<'a>(offers: impl IntoIterator<Item = &'a str>) -> bool {
 }
 
 thread_local! {
-    static DEFLATE: RefCell<Option<Compress>> = const { RefCell::new(None) };
+    /// The thread's compressor and the level it was made for.
+    static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
     static INFLATE: RefCell<Option<Decompress>> = const { RefCell::new(None) };
 }
 
@@ -81,7 +82,10 @@ thread_local! {
 pub(crate) fn compress(data: &[u8], level: u32) -> Option<Bytes> {
     DEFLATE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let z = slot.get_or_insert_with(|| Compress::new(Compression::new(level), false));
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, Compress::new(Compression::new(level), false)));
+        }
+        let (_, z) = slot.as_mut()?;
         z.reset();
         // Deflate output is at most a few bytes per 16 KiB block larger than
         // its input; grow when that is not enough.
@@ -203,6 +207,13 @@ mod tests {
             assert!(!a.ends_with(&TAIL));
             assert_eq!(inflate(&a, n.max(1)).unwrap(), data);
         }
+        // Another level on the same thread gets its own compressor.
+        let text = b"level level level level level level level level".repeat(50);
+        let fast = compress(&text, 1).unwrap();
+        let stored = compress(&text, 0).unwrap();
+        assert!(stored.len() > text.len(), "level 0 stores");
+        assert!(fast.len() < text.len() / 4);
+        assert_eq!(inflate(&stored, text.len()).unwrap(), text);
         // Incompressible data too.
         let noise: Vec<u8> = (0..50_000u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
