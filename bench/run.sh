@@ -12,6 +12,9 @@
 # and the load generator to CPU 1; with more, neither is pinned: the server
 # may use both cores and the load generator shares them (compare the server
 # CPU per message with the 1-thread run, and the throughput).
+#   OURS_B=/tmp/old/conformance-server bench/run.sh --servers "ours ours-b socketioxide" ...
+#       A/B of two builds: `ours-b` runs the binary OURS_B names (compare the
+#       raw lines; the tables show ours / socketioxide / node only)
 #   bench/run.sh --rounds 1 --servers "ours ours-admin-prod ours-admin ours-admin-ui" \
 #                --scenarios "echo fanout" --output bench/target/admin.md --raw target/admin.jsonl
 #       the Admin UI's cost: ours with `--admin --admin-mode production`, with `--admin`
@@ -107,6 +110,9 @@ start_server() { # name port
     ours) taskset -c "$SERVER_CPUS" "$OURS_BIN" --port "$2" --log-level warn >"$log" 2>&1 & ;;
     ours-admin | ours-admin-ui) taskset -c "$SERVER_CPUS" "$OURS_BIN" --port "$2" --log-level warn --admin >"$log" 2>&1 & ;;
     ours-admin-prod) taskset -c "$SERVER_CPUS" "$OURS_BIN" --port "$2" --log-level warn --admin --admin-mode production >"$log" 2>&1 & ;;
+    ours-b)
+      # A/B runs: another build of conformance-server, named by OURS_B.
+      taskset -c "$SERVER_CPUS" "${OURS_B:?ours-b needs OURS_B=/path/to/conformance-server}" --port "$2" --log-level warn >"$log" 2>&1 & ;;
     socketioxide) taskset -c "$SERVER_CPUS" "$SX_BIN" --port "$2" >"$log" 2>&1 & ;;
     node) taskset -c "$SERVER_CPUS" node "$BENCH/servers/node/server.js" --port "$2" >"$log" 2>&1 & ;;
     *) echo "run.sh: unknown server $1" >&2; return 1 ;;

@@ -113,6 +113,7 @@ mod tasks;
 #[cfg(feature = "tower")]
 mod tower;
 mod transport;
+mod wake;
 mod ws;
 
 pub use compression::HttpCompression;

@@ -273,8 +273,13 @@ impl Shared {
         })
     }
 
+    /// Wakes the application reading the inbox.
+    pub(crate) fn notify_inbox(&self) {
+        self.inbox_ready.notify_one();
+    }
+
     fn send_messages(
-        &self,
+        self: &Arc<Self>,
         msgs: impl ExactSizeIterator<Item = Message> + Clone,
     ) -> Result<Backlog, Error> {
         let counted = self
@@ -286,7 +291,8 @@ impl Shared {
             o.messages_sent(n, bytes);
         }
         if sent.wake {
-            self.changed.notify_waiters();
+            // Once per burst and session: see `wake.rs`.
+            crate::wake::writer(self);
         }
         if sent.crossed {
             // Rare: only when this send took the queue over the mark.
@@ -541,7 +547,7 @@ impl InboxSender {
     /// The message is dropped if the application no longer takes messages.
     pub(crate) fn try_send(&self, received: Received) -> Option<Received> {
         let shared = &*self.shared;
-        {
+        let was_empty = {
             let mut inbox = shared.inbox();
             if !inbox.receiver {
                 return None;
@@ -553,8 +559,13 @@ impl InboxSender {
                 o.message_received(&received.message);
             }
             inbox.queue.push_back(received);
+            inbox.queue.len() == 1
+        };
+        // The reader only waits after finding the inbox empty, so a push
+        // onto a non-empty inbox needs no wake-up.
+        if was_empty {
+            crate::wake::inbox(&self.shared);
         }
-        shared.inbox_ready.notify_one();
         None
     }
 
@@ -665,6 +676,144 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
+    use crate::packet::Packet;
+
+    struct NoRegistry;
+    impl Registry for NoRegistry {
+        fn remove(&self, _: &Sid) {}
+    }
+
+    /// A WebSocket session whose open packet the writer already took.
+    fn ws_shared() -> (Arc<Shared>, Incoming, u64) {
+        use crate::proto::Timings;
+        use std::time::Duration;
+        let timings = Timings {
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            upgrade_timeout: Duration::from_secs(10),
+            close_wait: Duration::from_secs(5),
+            high_water_mark: 1 << 20,
+            max_buffered_bytes: 1 << 24,
+            slow_client_timeout: Duration::from_secs(30),
+        };
+        let session = Session::new(
+            now(),
+            crate::Transport::WebSocket,
+            Packet::Open(Str::from("{}")),
+            timings,
+        );
+        let conn = session.initial_ws_conn().unwrap();
+        let handshake = HandshakeRequest::from_parts(
+            Method::GET,
+            Uri::from_static("/engine.io/"),
+            HeaderMap::new(),
+            None,
+            Vec::new(),
+        );
+        let registry: Arc<dyn Registry> = Arc::new(NoRegistry);
+        let (shared, incoming) = Shared::new(
+            Sid::generate(),
+            session,
+            handshake,
+            Arc::downgrade(&registry),
+            16,
+            false,
+            None,
+        );
+        assert!(matches!(
+            shared.with(|s| s.take_ws(now(), conn)),
+            crate::proto::WsOutput::Packets(_)
+        ));
+        (shared, incoming, conn)
+    }
+
+    /// Whether `n` has been notified, without waiting.
+    fn notified(n: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>) -> bool {
+        let waker = std::task::Waker::noop();
+        n.poll(&mut std::task::Context::from_waker(waker))
+            .is_ready()
+    }
+
+    /// Regression test for the 2-thread fanout cost (BENCHMARKS.md, multi-core):
+    /// a burst of sends made in one poll of an engine task wakes the writer
+    /// once, when the poll ends, not once per send while it is still queueing.
+    #[tokio::test]
+    async fn a_burst_sent_in_one_poll_wakes_the_writer_once_at_its_end() {
+        let (shared, _incoming, conn) = ws_shared();
+        let socket = Socket {
+            shared: shared.clone(),
+        };
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        crate::wake::batched(std::future::poll_fn(|_| {
+            for _ in 0..100 {
+                socket.send_text("burst").unwrap();
+            }
+            assert_eq!(crate::wake::pending(), 1, "one wake-up for the whole burst");
+            assert!(
+                !notified(changed.as_mut()),
+                "the writer is not woken mid-burst"
+            );
+            std::task::Poll::Ready(())
+        }))
+        .await;
+        assert!(notified(changed.as_mut()), "woken when the poll ends");
+        assert_eq!(crate::wake::pending(), 0);
+        match shared.with(|s| s.take_ws(now(), conn)) {
+            crate::proto::WsOutput::Packets(p) => assert_eq!(p.len(), 100),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Outside an engine task (a task the application spawned), a send wakes
+    /// the writer at once, as before.
+    #[tokio::test]
+    async fn a_send_outside_any_engine_task_wakes_at_once() {
+        let (shared, _incoming, _conn) = ws_shared();
+        let socket = Socket {
+            shared: shared.clone(),
+        };
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        socket.send_text("one").unwrap();
+        assert!(notified(changed.as_mut()));
+    }
+
+    /// The inbox reader is woken when a message arrives on an empty inbox,
+    /// deferred like the writers inside an engine task.
+    #[tokio::test]
+    async fn the_inbox_reader_is_woken_by_a_message_on_an_empty_inbox() {
+        let (shared, mut incoming, _conn) = ws_shared();
+        let tx = shared.incoming_sender().unwrap();
+        let msg = |t: &str| Received {
+            message: Message::Text(Str::from(t.to_owned())),
+            headers: Arc::new(HeaderMap::new()),
+        };
+        {
+            let reader = incoming.recv();
+            tokio::pin!(reader);
+            assert!(futures_poll(reader.as_mut()).is_none());
+            crate::wake::batched(std::future::poll_fn(|_| {
+                assert!(tx.try_send(msg("a")).is_none());
+                assert!(tx.try_send(msg("b")).is_none());
+                assert_eq!(crate::wake::pending(), 1, "one wake-up for both");
+                std::task::Poll::Ready(())
+            }))
+            .await;
+            assert_eq!(reader.await, Some(Message::Text(Str::from("a"))));
+        }
+        assert_eq!(incoming.recv().await, Some(Message::Text(Str::from("b"))));
+    }
+
+    fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let waker = std::task::Waker::noop();
+        match f.poll(&mut std::task::Context::from_waker(waker)) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
 
     /// The kept URI and header values must not point into the request's
     /// buffer (hyper's 8 KiB connection read buffer, in a server).

@@ -73,7 +73,8 @@ impl TaskSet {
         };
         let handle = tokio::spawn(async move {
             let _guard = guard;
-            fut.await;
+            // Wake-ups made while polling it fire at the end of each poll.
+            crate::wake::batched(fut).await;
         });
         // The task may already have ended (its guard found nothing to remove):
         // the handle says so once its future is dropped, so check after the
