@@ -672,7 +672,7 @@ impl Incoming {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
@@ -684,7 +684,7 @@ mod tests {
     }
 
     /// A WebSocket session whose open packet the writer already took.
-    fn ws_shared() -> (Arc<Shared>, Incoming, u64) {
+    pub(crate) fn ws_shared() -> (Arc<Shared>, Incoming, u64) {
         use crate::proto::Timings;
         use std::time::Duration;
         let timings = Timings {

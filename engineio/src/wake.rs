@@ -29,7 +29,9 @@
 //!   twice changes no outcome, only when the writer runs.
 
 use std::cell::{Cell, RefCell};
+#[cfg(test)]
 use std::future::Future;
+#[cfg(test)]
 use std::pin::pin;
 use std::sync::Arc;
 
@@ -102,7 +104,9 @@ impl Drop for Scope {
     }
 }
 
-/// Polls `fut` with every wake-up it makes deferred to the end of each poll.
+/// Polls `fut` with every wake-up it makes deferred to the end of each poll
+/// (tests; the engine's tasks open their scope in `tasks.rs`).
+#[cfg(test)]
 pub(crate) async fn batched<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     std::future::poll_fn(|cx| {
