@@ -523,6 +523,7 @@ pub(crate) async fn run(
         });
     }
     let mut invalid = false;
+    let mut close_now = false;
 
     loop {
         if current.is_none() {
@@ -567,11 +568,9 @@ pub(crate) async fn run(
                 };
                 tracing::warn!(sid = %client.esock.sid(), error = %why, "invalid packet; closing connection");
                 invalid = true;
+                close_now = true;
                 queue = VecDeque::new();
                 current = None;
-                // Boxed: this rare state takes no room in the connection's task.
-                Box::pin(client.close_all(DisconnectReason::ParseError)).await;
-                client.esock.close();
             }
             () = async {
                 match connect_deadline.as_mut() {
@@ -583,6 +582,14 @@ pub(crate) async fn run(
                 tracing::info!(sid = %client.esock.sid(), "no namespace joined within connect_timeout; closing");
                 client.esock.close();
             }
+        }
+        if close_now {
+            // Outside the `select!` (whose temporaries would otherwise be
+            // kept across this wait in every connection's task), and boxed:
+            // this rare state takes no room in the task.
+            close_now = false;
+            Box::pin(client.close_all(DisconnectReason::ParseError)).await;
+            client.esock.close();
         }
         if invalid && current.is_none() && queue.is_empty() {
             // Wait for the engine to finish closing.
