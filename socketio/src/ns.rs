@@ -114,6 +114,12 @@ pub(crate) struct NsInner {
     pub(crate) config: Arc<SocketIoConfig>,
     pub(crate) handlers: Arc<NsHandlers>,
     sockets: DashMap<SocketId, Socket>,
+    /// Every socket of `sockets` as one shared list, for broadcasts to the
+    /// whole namespace; dropped on every insert / remove (made under this
+    /// lock, so a list is never older than the map) and rebuilt by the next
+    /// broadcast. A broadcast then costs one reference count, not one per
+    /// socket.
+    snapshot: Mutex<Option<Arc<[Socket]>>>,
     adapter: OnceLock<Arc<dyn Adapter>>,
     /// Created on demand by a dynamic namespace (removed when empty).
     pub(crate) dynamic: bool,
@@ -151,6 +157,7 @@ impl NsInner {
             config,
             handlers,
             sockets: DashMap::new(),
+            snapshot: Mutex::new(None),
             adapter: OnceLock::new(),
             dynamic,
             ack_ids: AtomicU64::new(0),
@@ -240,12 +247,27 @@ impl NsInner {
         self.ack_ids.fetch_add(1, Ordering::Relaxed)
     }
 
+    fn snapshot(&self) -> std::sync::MutexGuard<'_, Option<Arc<[Socket]>>> {
+        self.snapshot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn insert_socket(&self, socket: Socket) {
+        let mut snapshot = self.snapshot();
         self.sockets.insert(socket.id(), socket);
+        *snapshot = None;
     }
 
     pub(crate) fn remove_socket(&self, id: &SocketId) {
-        self.sockets.remove(id);
+        let removed = {
+            let mut snapshot = self.snapshot();
+            let removed = self.sockets.remove(id);
+            if removed.is_some() {
+                *snapshot = None;
+            }
+            removed
+        };
+        // The socket's handle is dropped outside the lock.
+        drop(removed);
     }
 
     pub(crate) fn socket_count(&self) -> usize {
@@ -256,8 +278,17 @@ impl NsInner {
         self.sockets.get(id).map(|s| s.clone())
     }
 
-    pub(crate) fn all(&self) -> Vec<Socket> {
-        self.sockets.iter().map(|s| s.value().clone()).collect()
+    /// The connected sockets, as a list shared until the next join or leave.
+    pub(crate) fn all(&self) -> Arc<[Socket]> {
+        let mut snapshot = self.snapshot();
+        match &*snapshot {
+            Some(list) => list.clone(),
+            None => {
+                let list: Arc<[Socket]> = self.sockets.iter().map(|s| s.value().clone()).collect();
+                *snapshot = Some(list.clone());
+                list
+            }
+        }
     }
 }
 
@@ -530,7 +561,7 @@ impl Namespace {
 
     /// The connected sockets of this node.
     pub fn sockets(&self) -> Vec<Socket> {
-        self.inner.all()
+        self.inner.all().to_vec()
     }
 
     /// A connected socket by id.

@@ -274,3 +274,27 @@ async fn volatile_is_dropped_when_the_transport_cannot_write() {
     );
     ws.assert_silent(QUIET).await;
 }
+
+/// A broadcast to the whole namespace goes to a shared list of its sockets
+/// (`NsInner::all`): every join and every leave must be seen by the next
+/// broadcast, none may reach a socket that left or miss one that joined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_to_all_follows_every_join_and_leave() {
+    let server = Server::plain().await;
+    let (mut a, _ida) = server.joined("/").await;
+    server.io.emit("n", &1).unwrap();
+    a.expect(r#"42["n",1]"#).await;
+    let (mut b, idb) = server.joined("/").await;
+    server.io.emit("n", &2).unwrap();
+    a.expect(r#"42["n",2]"#).await;
+    b.expect(r#"42["n",2]"#).await;
+    b.close().await;
+    server.wait_left(&idb).await;
+    server.io.emit("n", &3).unwrap();
+    a.expect(r#"42["n",3]"#).await;
+    let (mut c, _idc) = server.joined("/").await;
+    server.io.emit("n", &4).unwrap();
+    a.expect(r#"42["n",4]"#).await;
+    c.expect(r#"42["n",4]"#).await;
+    assert_eq!(server.io.of("/").sockets().len(), 2);
+}

@@ -203,7 +203,7 @@ impl Adapter for MemoryAdapter {
         let mut n = 0;
         if opts.rooms.is_empty() {
             // The whole namespace: one pass over its sockets.
-            for socket in ns.all() {
+            for socket in ns.all().iter() {
                 if !self.is_excluded(&socket.id(), &opts.except)
                     && socket.deliver(packet, opts.flags.volatile)
                 {
