@@ -328,13 +328,13 @@ fn websocket_accept(method: &Method, headers: &HeaderMap) -> Option<HeaderValue>
 /// What a WebSocket connection gets: `max_payload`, and permessage-deflate
 /// when the server has it on and the request offers it acceptably.
 fn ws_link(config: &EngineConfig, headers: &HeaderMap) -> websocket::WsLink {
-    let deflate = config.per_message_deflate.filter(|_| {
-        crate::ws::deflate::negotiate(
-            headers
-                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        )
+    let deflate = config.per_message_deflate.and_then(|config| {
+        let offers = headers
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        crate::ws::deflate::negotiate(offers, &config)
+            .map(|negotiated| websocket::DeflateLink { config, negotiated })
     });
     websocket::WsLink {
         max_payload: config.max_payload,
@@ -348,11 +348,10 @@ fn switching_protocols(accept: HeaderValue, link: &websocket::WsLink) -> Respons
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    if link.deflate.is_some() {
-        h.insert(
-            header::SEC_WEBSOCKET_EXTENSIONS,
-            HeaderValue::from_static(crate::ws::deflate::RESPONSE),
-        );
+    if let Some(d) = &link.deflate {
+        if let Ok(v) = HeaderValue::from_str(&d.negotiated.response()) {
+            h.insert(header::SEC_WEBSOCKET_EXTENSIONS, v);
+        }
     }
     res
 }

@@ -63,7 +63,15 @@ pub(crate) struct WsLink {
     /// Largest message accepted (compressed or inflated); 1009 over it.
     pub(crate) max_payload: usize,
     /// permessage-deflate, when the client offered it and the server has it on.
-    pub(crate) deflate: Option<PerMessageDeflate>,
+    pub(crate) deflate: Option<DeflateLink>,
+}
+
+/// permessage-deflate on one connection: the server's options and what
+/// the handshake negotiated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeflateLink {
+    pub(crate) config: PerMessageDeflate,
+    pub(crate) negotiated: deflate::Negotiated,
 }
 
 /// The read side: a decoder over bytes taken in batches.
@@ -120,11 +128,11 @@ struct Writer<W> {
     out: BytesMut,
     protocol: Protocol,
     b64: bool,
-    deflate: Option<PerMessageDeflate>,
+    deflate: Option<DeflateLink>,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
-    fn new(io: W, protocol: Protocol, b64: bool, deflate: Option<PerMessageDeflate>) -> Self {
+    fn new(io: W, protocol: Protocol, b64: bool, deflate: Option<DeflateLink>) -> Self {
         Writer {
             io,
             out: BytesMut::new(),
@@ -150,11 +158,12 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     /// Appends a message frame, compressed when the link has deflate and
     /// the frame reaches its threshold.
     fn put_message(&mut self, op: u8, payload: &[u8], text: Option<&Str>) {
-        if let Some(d) = self.deflate.filter(|d| payload.len() >= d.threshold) {
-            let level = d.level;
+        if let Some(d) = self.deflate.filter(|d| payload.len() >= d.config.threshold) {
+            let level = d.config.level;
+            let bits = deflate::compress_window(d.negotiated.server_max_window_bits);
             let compressed = match text {
-                Some(t) => t.deflated_frame(|b| deflate::compress(b, level)),
-                None => deflate::compress(payload, level),
+                Some(t) => t.deflated_frame(level, bits, |b| deflate::compress(b, level, bits)),
+                None => deflate::compress(payload, level, bits),
             };
             if let Some(c) = compressed {
                 encode_frame(&mut self.out, op, true, &c);
