@@ -210,7 +210,9 @@ async function roundTrip(c, period, bits) {
 let server;
 let thresholdServer;
 let windowServer;
+let takeoverServer;
 before(async () => {
+  takeoverServer = await startServer(['--per-message-deflate', '0', '--deflate-context-takeover', '2']);
   server = await startServer(['--max-payload', String(MAX_PAYLOAD), '--per-message-deflate', '0']);
   thresholdServer = await startServer(['--per-message-deflate', '1024']);
   windowServer = await startServer([
@@ -223,6 +225,7 @@ after(async () => {
   await server.stop();
   await thresholdServer.stop();
   await windowServer.stop();
+  await takeoverServer.stop();
 });
 afterEach(() => {
   closeClients();
@@ -413,6 +416,113 @@ describe('permessage-deflate window bits with Node ws on the Engine.IO endpoint'
     c.ws.send('4' + 'x'.repeat(5000));
     assert.equal(await c.next(), '4' + 'x'.repeat(5000));
     assert.ok(c.down.messages().every((f) => !f.rsv1) && c.up.messages().every((f) => !f.rsv1));
+  });
+});
+
+/**
+ * A 2 KiB JSON text (48 items) that differs from its neighbours in a few
+ * fields (its id, time, user and one item's quantity), as a stream of state updates does.
+ */
+function similarJson(i) {
+  const items = [];
+  for (let k = 0; k < 48; k++) {
+    items.push({ sku: `SKU-${String(k * 37).padStart(5, '0')}`, qty: k === i % 48 ? i % 7 : (k % 5) + 1, price: 10 + k * 1.25 });
+  }
+  return JSON.stringify({ id: i, at: 1700000000000 + i * 1013, user: `user-${(i * 7) % 17}`, items });
+}
+
+/** Echoes `count` similar JSON messages; the bytes each way on the wire. */
+async function similarRun(c, count) {
+  const before = { read: c.ws._socket.bytesRead, written: c.ws._socket.bytesWritten };
+  for (let i = 0; i < count; i++) {
+    const m = '4' + similarJson(i);
+    c.ws.send(m);
+    assert.equal(await c.next(), m, `message ${i}`);
+  }
+  return { down: c.ws._socket.bytesRead - before.read, up: c.ws._socket.bytesWritten - before.written };
+}
+
+describe('permessage-deflate context takeover (--deflate-context-takeover 2)', () => {
+  const raw = [];
+  let bcastServer;
+  after(async () => {
+    if (bcastServer) await bcastServer.stop();
+  });
+  afterEach(async () => {
+    await Promise.all(raw.splice(0).map((c) => c.close()));
+  });
+  const open = async (target, opts) => {
+    const c = await openRaw(target, { threshold: 0, ...opts });
+    raw.push(c);
+    return c;
+  };
+  // A connection with takeover: a slot frees when the server's side of a closed connection
+  // ends, so one may still be held just after an earlier test; wait for it.
+  const openTakeover = async () => {
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      const c = await open(takeoverServer, {});
+      if (c.header === 'permessage-deflate') return c;
+      await c.close();
+      assert.ok(Date.now() < deadline, 'no takeover slot freed in time');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+
+  test('a default ws offer gets takeover both ways: a run of similar messages costs far less', async () => {
+    const c = await openTakeover();
+    const takeover = await similarRun(c, 200);
+    await c.close();
+    const plain = await open(server, {});
+    assert.equal(plain.header, EXTENSION);
+    const alone = await similarRun(plain, 200);
+    assert.ok(takeover.down * 2 < alone.down, `server → client: ${takeover.down} with takeover, ${alone.down} without`);
+    assert.ok(takeover.up * 2 < alone.up, `client → server: ${takeover.up} with takeover, ${alone.up} without`);
+    // RSV1 on every message both ways, and large and random data still round-trip.
+    await roundTrip(await openTakeover(), 600, { server: 15, client: 15 });
+  });
+
+  test('what the client asks for is kept: server_no_context_takeover, client_no_context_takeover, window bits', async () => {
+    let c = await open(takeoverServer, { serverNoContextTakeover: true });
+    assert.equal(c.header, 'permessage-deflate; server_no_context_takeover');
+    await roundTrip(c, 600, { server: 15, client: 15 });
+    c = await open(takeoverServer, { clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 10 });
+    assert.equal(c.header, 'permessage-deflate; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=10');
+    await roundTrip(c, 4096, { server: 10, client: 10 });
+    const run = await similarRun(c, 50);
+    assert.ok(run.down > 0 && run.up > 0);
+  });
+
+  test('at most 2 connections at once hold takeover state; a closed one frees its slot', async () => {
+    const a = await openTakeover();
+    await openTakeover();
+    const third = await open(takeoverServer, {});
+    assert.equal(third.header, EXTENSION, 'over the bound: no context takeover');
+    await roundTrip(third, 600, { server: 15, client: 15 });
+    await a.close();
+    await similarRun(await openTakeover(), 20);
+  });
+
+  test('a room broadcast reaches takeover and no-takeover members intact', async () => {
+    const opts = { transports: ['websocket'], ...DEFLATE };
+    const members = [];
+    // A server of its own, so that its 2 slots are free.
+    bcastServer = await startServer(['--per-message-deflate', '0', '--deflate-context-takeover', '2']);
+    for (let i = 0; i < 4; i++) members.push(await connectSio(bcastServer, '/', opts));
+    const params = members.map((s) => s.io.engine.transport.ws._extensions['permessage-deflate'].params);
+    assert.equal(params.filter((p) => !p.server_no_context_takeover).length, 2, JSON.stringify(params));
+    for (const s of members) await new Promise((resolve) => s.emit('join', 'takeover-room', resolve));
+    for (let round = 0; round < 3; round++) {
+      const big = prose(100 * 1024, `bcast ${round}`);
+      const reads = members.map((s) => s.io.engine.transport.ws._socket.bytesRead);
+      members[0].emit('bcast', 'takeover-room', big);
+      const got = await Promise.all(members.map((s) => nextEvent(s, 'msg')));
+      got.forEach(([m]) => assert.equal(m, big));
+      members.forEach((s, i) => {
+        const carried = s.io.engine.transport.ws._socket.bytesRead - reads[i];
+        assert.ok(carried < big.length / 10, `member ${i} read ${carried} bytes`);
+      });
+    }
   });
 });
 

@@ -145,7 +145,7 @@ pub struct EngineConfig {
 /// ```
 ///
 /// # Memory
-/// The server answers every offer with `server_no_context_takeover` and
+/// By default the server answers every offer with `server_no_context_takeover` and
 /// `client_no_context_takeover`: each message is compressed and inflated on
 /// its own, so a connection keeps **no** zlib state between messages: a few
 /// compressors (at most 4 per worker thread, one per level and window size
@@ -176,6 +176,24 @@ pub struct EngineConfig {
 /// repeated parameter, a value outside 8–15) is declined and the next one
 /// tried (RFC 7692 §7.1).
 ///
+/// # Context takeover
+/// Off by default. With [`context_takeover(max)`](Self::context_takeover),
+/// up to `max` connections at once negotiate context takeover: the response
+/// leaves out `server_no_context_takeover` and `client_no_context_takeover`
+/// unless the client's offer asked for them (Node's `ws` and Chromium do
+/// not), so the server keeps, for that connection, a compressor whose
+/// history carries over from message to message (a run of similar messages
+/// compresses far better) and an inflater for what the client compresses
+/// the same way. Both are made on the connection's first compressed message
+/// and dropped when it closes, which frees its slot; past `max`, new
+/// connections negotiate no context takeover as by default (already open
+/// ones keep theirs). A connection with server-to-client takeover compresses
+/// every message itself, broadcasts included: its bytes depend on its own
+/// history, so it cannot share the once-compressed broadcast frame.
+/// Worst case: `max` × (compressor + inflater); with 15-bit windows,
+/// memLevel 8 (zlib's default, which flate2 uses), zlib's formula gives
+/// about 256 KiB + 32 KiB per connection; smaller windows shrink both.
+///
 /// ```
 /// use engineio::PerMessageDeflate;
 /// let d = PerMessageDeflate::default()
@@ -203,6 +221,10 @@ pub struct PerMessageDeflate {
     /// that parameter (default 15: no limit). The server inflates with a
     /// 15-bit window, which reads any smaller one.
     pub client_max_window_bits: u8,
+    /// How many connections at once may use context takeover (default 0:
+    /// none, every message compressed on its own). See
+    /// [Context takeover](Self#context-takeover).
+    pub context_takeover: usize,
 }
 
 impl Default for PerMessageDeflate {
@@ -212,6 +234,7 @@ impl Default for PerMessageDeflate {
             level: 6,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
+            context_takeover: 0,
         }
     }
 }
@@ -250,6 +273,20 @@ impl PerMessageDeflate {
     /// ```
     pub fn client_max_window_bits(mut self, bits: u8) -> Self {
         self.client_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+
+    /// Sets [`context_takeover`](Self::context_takeover): up to
+    /// `max_connections` connections at once keep their own compressor and
+    /// inflater (0: off).
+    ///
+    /// ```
+    /// let d = engineio::PerMessageDeflate::default().context_takeover(1000);
+    /// assert_eq!(d.context_takeover, 1000);
+    /// assert_eq!(engineio::PerMessageDeflate::default().context_takeover, 0);
+    /// ```
+    pub fn context_takeover(mut self, max_connections: usize) -> Self {
+        self.context_takeover = max_connections;
         self
     }
 }

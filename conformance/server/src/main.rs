@@ -14,6 +14,7 @@
 //!                    [--per-message-deflate THRESHOLD]  (WebSocket permessage-deflate, both paths)
 //!                    [--deflate-window-bits 8..15] [--deflate-client-window-bits 8..15]
 //!                     (its server_max_window_bits / client_max_window_bits limits, default 15)
+//!                    [--deflate-context-takeover MAX]  (context takeover for up to MAX connections)
 //!                    [--shutdown-timeout 10000] [--shutdown-mode drop|goodbye]  (on SIGTERM)
 //!                    [--admin] [--admin-user NAME --admin-password-hash BCRYPT] [--admin-readonly]
 //!                    [--admin-mode development|production] [--admin-server-id ID]
@@ -88,6 +89,8 @@ struct Args {
     deflate_window_bits: Option<u8>,
     /// `--deflate-client-window-bits N`: `PerMessageDeflate::client_max_window_bits`.
     deflate_client_window_bits: Option<u8>,
+    /// `--deflate-context-takeover MAX`: `PerMessageDeflate::context_takeover`.
+    deflate_context_takeover: Option<usize>,
 }
 
 /// `--redis-adapter`: the Redis adapter of `--redis`.
@@ -142,6 +145,7 @@ fn parse_args() -> Result<Args, String> {
         deflate: None,
         deflate_window_bits: None,
         deflate_client_window_bits: None,
+        deflate_context_takeover: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -173,6 +177,9 @@ fn parse_args() -> Result<Args, String> {
             "--per-message-deflate" => args.deflate = Some(value.parse().map_err(|e| bad(&e))?),
             "--deflate-window-bits" => {
                 args.deflate_window_bits = Some(window_bits(&value).ok_or_else(|| bad(&"8..15"))?);
+            }
+            "--deflate-context-takeover" => {
+                args.deflate_context_takeover = Some(value.parse().map_err(|e| bad(&e))?);
             }
             "--deflate-client-window-bits" => {
                 args.deflate_client_window_bits =
@@ -285,6 +292,9 @@ fn deflate(args: &Args) -> Option<engineio::PerMessageDeflate> {
         }
         if let Some(bits) = args.deflate_client_window_bits {
             d = d.client_max_window_bits(bits);
+        }
+        if let Some(max) = args.deflate_context_takeover {
+            d = d.context_takeover(max);
         }
         d
     })

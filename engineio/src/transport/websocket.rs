@@ -58,12 +58,15 @@ const LINGER: Duration = Duration::from_secs(2);
 const WRITE_BATCH: usize = 64 * 1024;
 
 /// What a WebSocket connection was negotiated with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct WsLink {
     /// Largest message accepted (compressed or inflated); 1009 over it.
     pub(crate) max_payload: usize,
     /// permessage-deflate, when the client offered it and the server has it on.
     pub(crate) deflate: Option<DeflateLink>,
+    /// Held while the connection may keep its own zlib state (context
+    /// takeover); freed when the connection ends.
+    pub(crate) takeover: Option<deflate::TakeoverSlot>,
 }
 
 /// permessage-deflate on one connection: the server's options and what
@@ -129,6 +132,9 @@ struct Writer<W> {
     protocol: Protocol,
     b64: bool,
     deflate: Option<DeflateLink>,
+    /// This connection's own compressor, with server-to-client context
+    /// takeover (made on its first compressed message).
+    context: Option<flate2::Compress>,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
@@ -139,6 +145,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             protocol,
             b64,
             deflate,
+            context: None,
         }
     }
 
@@ -162,6 +169,11 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             let level = d.config.level;
             let bits = deflate::compress_window(d.negotiated.server_max_window_bits);
             let compressed = match text {
+                // Context takeover: this connection's own history, so its
+                // own bytes (a broadcast frame cannot be shared).
+                _ if d.negotiated.server_takeover => {
+                    deflate::compress_with(&mut self.context, payload, level, bits)
+                }
                 Some(t) => t.deflated_frame(level, bits, |b| deflate::compress(b, level, bits)),
                 None => deflate::compress(payload, level, bits),
             };
@@ -395,6 +407,8 @@ async fn drive<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     tracing::debug!(sid = %shared.sid, conn, deflate = link.deflate.is_some(), "websocket open");
+    // A context takeover slot is held until this connection ends.
+    let _takeover = link.takeover;
     open.fetch_add(1, Ordering::Relaxed);
     let _count = CountGuard(open);
     let tx = shared.incoming_sender();
@@ -402,6 +416,9 @@ async fn drive<R, W>(
     // (RFC 6455 §5.5.3: answering the most recent one is enough).
     let ping: Mutex<Option<Bytes>> = Mutex::new(None);
 
+    // This connection's own inflater, with client-to-server context takeover.
+    let client_context = link.deflate.filter(|d| d.negotiated.client_takeover);
+    let mut inflater: Option<flate2::Decompress> = None;
     let reader = async {
         let end = |reason| {
             shared.with_wake(|s| s.handle_transport_end(Conn::Ws(conn), reason));
@@ -411,7 +428,18 @@ async fn drive<R, W>(
                 Ok(Some(Incoming::Text(t))) => (Some(t), None),
                 Ok(Some(Incoming::Binary(b))) => (None, Some(b)),
                 Ok(Some(Incoming::Compressed { text, data })) => {
-                    let inflated = deflate::inflate(&data, link.max_payload).and_then(|b| {
+                    let inflated = match client_context {
+                        Some(d) => deflate::inflate_with(
+                            &mut inflater,
+                            &data,
+                            link.max_payload,
+                            d.negotiated
+                                .client_max_window_bits
+                                .unwrap_or(deflate::MAX_WINDOW_BITS),
+                        ),
+                        None => deflate::inflate(&data, link.max_payload),
+                    };
+                    let inflated = inflated.and_then(|b| {
                         if text {
                             Utf8Bytes::try_from(b)
                                 .map(|t| (Some(t), None))

@@ -1,15 +1,25 @@
-//! permessage-deflate (RFC 7692): the offer/response negotiation, and the
-//! compression of one message at a time with no state kept per connection.
+//! permessage-deflate (RFC 7692): the offer/response negotiation, the
+//! compression of one message at a time with no state kept per connection,
+//! and the opt-in per-connection contexts (context takeover).
 //!
-//! The server always answers with `server_no_context_takeover` and
+//! By default the server answers with `server_no_context_takeover` and
 //! `client_no_context_takeover` (both allowed in a response whatever the
 //! offer said, §7.1.1.1 / §7.1.1.2): every message is compressed and inflated
 //! on its own, so a few compressors and one decompressor per thread serve
 //! every connection, an idle connection holds no zlib state at all, and a
 //! broadcast message compresses to the same bytes for every recipient with
 //! the same window (compressed once, shared). The price is a lower ratio for
-//! runs of small similar messages, which the threshold leaves uncompressed
-//! anyway.
+//! runs of small similar messages.
+//!
+//! # Context takeover (opt-in, bounded)
+//! With [`PerMessageDeflate::context_takeover`] set to `max`, up to `max`
+//! connections at once ([`TakeoverSlots`]) leave out the
+//! `*_no_context_takeover` the client did not ask for: such a connection
+//! keeps its own compressor ([`compress_with`]) and/or inflater
+//! ([`inflate_with`]), made on its first compressed message and dropped with
+//! the connection (its slot then frees). Its broadcast frames are compressed
+//! for it alone (its compressor's history is its own). Past `max`, new
+//! connections get no-context-takeover as by default.
 //!
 //! # Window bits
 //! `server_max_window_bits` (§7.1.2.1) limits the LZ77 window our
@@ -25,6 +35,8 @@
 //! reads what any smaller window made.
 
 use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -116,6 +128,14 @@ fn parse_offer(params: &str) -> Option<Offer> {
 /// What one connection negotiated (§7.1), and the response that says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Negotiated {
+    /// Server-to-client context takeover: no `server_no_context_takeover`
+    /// in the response; this connection's messages go through its own
+    /// compressor.
+    pub(crate) server_takeover: bool,
+    /// Client-to-server context takeover: no `client_no_context_takeover`
+    /// in the response; this connection's messages go through its own
+    /// inflater.
+    pub(crate) client_takeover: bool,
     /// The largest window our compressor may use (8–15), answered as
     /// `server_max_window_bits` when [`answer_server_bits`](Self::answer_server_bits).
     pub(crate) server_max_window_bits: u8,
@@ -129,7 +149,13 @@ impl Negotiated {
     /// The `Sec-WebSocket-Extensions` response: exactly the negotiated
     /// parameters.
     pub(crate) fn response(&self) -> String {
-        let mut r = format!("{NAME}; server_no_context_takeover; client_no_context_takeover");
+        let mut r = NAME.to_owned();
+        if !self.server_takeover {
+            r.push_str("; server_no_context_takeover");
+        }
+        if !self.client_takeover {
+            r.push_str("; client_no_context_takeover");
+        }
         if self.answer_server_bits {
             r.push_str(&format!(
                 "; server_max_window_bits={}",
@@ -143,8 +169,10 @@ impl Negotiated {
     }
 }
 
-/// The parameters answering one acceptable offer, given our configuration.
-fn accept(offer: &Offer, config: &PerMessageDeflate) -> Negotiated {
+/// The parameters answering one acceptable offer, given our configuration
+/// and whether this connection may keep zlib state (`takeover`: it holds a
+/// [`TakeoverSlot`]).
+fn accept(offer: &Offer, config: &PerMessageDeflate, takeover: bool) -> Negotiated {
     let ours = config
         .server_max_window_bits
         .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS);
@@ -162,6 +190,8 @@ fn accept(offer: &Offer, config: &PerMessageDeflate) -> Negotiated {
         Some(None) => Some(client_limit).filter(|b| *b < MAX_WINDOW_BITS),
     };
     Negotiated {
+        server_takeover: takeover && !offer.server_no_context_takeover,
+        client_takeover: takeover && !offer.client_no_context_takeover,
         server_max_window_bits: server,
         answer_server_bits: offer.server_max_window_bits.is_some() || server < MAX_WINDOW_BITS,
         client_max_window_bits: client,
@@ -171,10 +201,12 @@ fn accept(offer: &Offer, config: &PerMessageDeflate) -> Negotiated {
 /// Picks the first acceptable `permessage-deflate` offer among the values of
 /// the request's `Sec-WebSocket-Extensions` headers (§5.1: in the client's
 /// order of preference; an offer that cannot be accepted is skipped) and
-/// what answers it; `None`: the connection is uncompressed.
+/// what answers it; `None`: the connection is uncompressed. `takeover`: the
+/// connection may keep per-connection zlib state (see the module docs).
 pub(crate) fn negotiate<'a>(
     offers: impl IntoIterator<Item = &'a str>,
     config: &PerMessageDeflate,
+    takeover: bool,
 ) -> Option<Negotiated> {
     offers
         .into_iter()
@@ -184,8 +216,100 @@ pub(crate) fn negotiate<'a>(
             if !name.trim().eq_ignore_ascii_case(NAME) {
                 return None;
             }
-            parse_offer(params).map(|o| accept(&o, config))
+            parse_offer(params).map(|o| accept(&o, config, takeover))
         })
+}
+
+/// The bound on connections holding per-connection zlib state
+/// ([`PerMessageDeflate::context_takeover`]), shared by a server's
+/// connections.
+#[derive(Debug)]
+pub(crate) struct TakeoverSlots {
+    used: AtomicUsize,
+    max: usize,
+}
+
+impl TakeoverSlots {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(TakeoverSlots {
+            used: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// A slot, if fewer than `max` are held.
+    pub(crate) fn take(self: &Arc<Self>) -> Option<TakeoverSlot> {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| TakeoverSlot(self.clone()))
+    }
+
+    /// Slots held now.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+/// The right of one connection to keep zlib state; freed when dropped
+/// (with the connection).
+#[derive(Debug)]
+pub(crate) struct TakeoverSlot(Arc<TakeoverSlots>);
+
+impl Drop for TakeoverSlot {
+    fn drop(&mut self) {
+        self.0.used.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Compresses one message with a connection's own compressor (context
+/// takeover: the history of its earlier messages is kept), made on first
+/// use with `level` and a window of `window_bits`. On a zlib error the
+/// compressor is dropped (the next message starts a fresh one, which never
+/// refers to what the client did not get) and `None` is returned (sent
+/// uncompressed).
+pub(crate) fn compress_with(
+    own: &mut Option<Compress>,
+    data: &[u8],
+    level: u32,
+    window_bits: u8,
+) -> Option<Bytes> {
+    let z = own.get_or_insert_with(|| {
+        Compress::new_with_window_bits(
+            Compression::new(level.min(9)),
+            false,
+            compress_window(window_bits),
+        )
+    });
+    let out = deflate_sync(z, data);
+    if out.is_none() {
+        *own = None;
+    }
+    out
+}
+
+/// Inflates one message with a connection's own inflater (context
+/// takeover), made on first use with a window of `window_bits` (the
+/// `client_max_window_bits` answered, else 15; 8 is read with 9). A message
+/// that ends the deflate stream (a final block) drops the inflater: the next
+/// message starts a fresh one, as Node's `ws` does.
+pub(crate) fn inflate_with(
+    own: &mut Option<Decompress>,
+    data: &[u8],
+    max: usize,
+    window_bits: u8,
+) -> Result<Bytes, CloseError> {
+    let z = own.get_or_insert_with(|| {
+        Decompress::new_with_window_bits(false, compress_window(window_bits))
+    });
+    let (out, ended) = inflate_sync(z, data, max)?;
+    if ended {
+        *own = None;
+    }
+    Ok(out)
 }
 
 thread_local! {
@@ -256,16 +380,17 @@ pub(crate) fn inflate(data: &[u8], max: usize) -> Result<Bytes, CloseError> {
         let mut slot = cell.borrow_mut();
         let z = slot.get_or_insert_with(|| Decompress::new(false));
         z.reset(false);
-        inflate_sync(z, data, max)
+        inflate_sync(z, data, max).map(|(out, _)| out)
     })
 }
 
-/// Runs one message (its tail put back) through `z`, bounded by `max`.
+/// Runs one message (its tail put back) through `z`, bounded by `max`;
+/// `true` with it when the message ended the deflate stream (a final block).
 pub(crate) fn inflate_sync(
     z: &mut Decompress,
     data: &[u8],
     max: usize,
-) -> Result<Bytes, CloseError> {
+) -> Result<(Bytes, bool), CloseError> {
     // Never more room than `max + 1` bytes: one byte over is the proof that
     // the message is too big.
     let limit = max.saturating_add(1);
@@ -291,8 +416,8 @@ pub(crate) fn inflate_sync(
             input = input.get(used..).unwrap_or_default();
             if status == Status::StreamEnd {
                 // A final block inside a message: what it held is the
-                // message (a fresh context is used for the next anyway).
-                return Ok(Bytes::from(out));
+                // message; the next one starts a fresh context.
+                return Ok((Bytes::from(out), true));
             }
             if input.is_empty() && out.len() < out.capacity() {
                 break;
@@ -302,7 +427,7 @@ pub(crate) fn inflate_sync(
             }
         }
     }
-    Ok(Bytes::from(out))
+    Ok((Bytes::from(out), false))
 }
 
 #[cfg(test)]
@@ -408,7 +533,7 @@ mod tests {
             ),
         ];
         for (offers, config, want) in table {
-            let got = negotiate(offers.iter().copied(), &config).map(|n| n.response());
+            let got = negotiate(offers.iter().copied(), &config, false).map(|n| n.response());
             assert_eq!(got, want, "{offers:?} with {config:?}");
         }
         for bad in [
@@ -432,9 +557,131 @@ mod tests {
             "deflate-frame",
             "",
         ] {
-            assert_eq!(negotiate([bad], &default), None, "{bad}");
+            assert_eq!(negotiate([bad], &default, false), None, "{bad}");
         }
-        assert_eq!(negotiate([], &default), None);
+        assert_eq!(negotiate([], &default, false), None);
+    }
+
+    #[test]
+    fn takeover_negotiation_leaves_out_what_the_client_did_not_ask() {
+        let d = PerMessageDeflate::default().context_takeover(10);
+        let table = [
+            (
+                "permessage-deflate; client_max_window_bits",
+                "permessage-deflate",
+            ),
+            ("permessage-deflate", "permessage-deflate"),
+            (
+                "permessage-deflate; server_no_context_takeover",
+                "permessage-deflate; server_no_context_takeover",
+            ),
+            (
+                "permessage-deflate; client_no_context_takeover; client_max_window_bits=10",
+                "permessage-deflate; client_no_context_takeover; client_max_window_bits=10",
+            ),
+            (
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+                NO_TAKEOVER,
+            ),
+        ];
+        for (offer, want) in table {
+            assert_eq!(
+                negotiate([offer], &d, true)
+                    .map(|n| n.response())
+                    .as_deref(),
+                Some(want),
+                "{offer}"
+            );
+        }
+        let n = negotiate(["permessage-deflate; server_no_context_takeover"], &d, true).unwrap();
+        assert!(!n.server_takeover && n.client_takeover);
+        // Without a slot: no takeover whatever was offered.
+        let n = negotiate(["permessage-deflate"], &d, false).unwrap();
+        assert!(!n.server_takeover && !n.client_takeover);
+        assert_eq!(n.response(), NO_TAKEOVER);
+    }
+
+    #[test]
+    fn takeover_slots_are_bounded_and_freed_on_drop() {
+        let slots = TakeoverSlots::new(2);
+        let a = slots.take().unwrap();
+        let b = slots.take().unwrap();
+        assert!(slots.take().is_none());
+        assert_eq!(slots.used(), 2);
+        drop(a);
+        let c = slots.take().unwrap();
+        assert!(slots.take().is_none());
+        drop((b, c));
+        assert_eq!(slots.used(), 0);
+        assert!(TakeoverSlots::new(0).take().is_none());
+    }
+
+    /// 2 KiB JSON messages that differ in a few fields.
+    fn similar_json(i: usize) -> Vec<u8> {
+        let mut m = format!("{{\"id\":{i},\"user\":\"user-{}\",\"items\":[", i % 17);
+        let mut k = 0;
+        while m.len() < 2000 {
+            m.push_str(&format!(
+                "{{\"sku\":\"SKU-{:05}\",\"qty\":{},\"price\":{}.{:02}}},",
+                (k * 7 + i) % 1000,
+                k % 5 + 1,
+                10 + k,
+                (i + k) % 100
+            ));
+            k += 1;
+        }
+        m.push_str("{}]}");
+        m.into_bytes()
+    }
+
+    #[test]
+    fn context_takeover_round_trips_a_run_and_compresses_it_better() {
+        for bits in [9u8, 12, 15] {
+            let (mut tx, mut rx) = (None, None);
+            let (mut with, mut without) = (0usize, 0usize);
+            for i in 0..200 {
+                let m = similar_json(i);
+                let c = compress_with(&mut tx, &m, 6, bits).unwrap();
+                with += c.len();
+                without += compress(&m, 6, bits).unwrap().len();
+                assert_eq!(
+                    inflate_with(&mut rx, &c, 10_000, bits).unwrap(),
+                    m,
+                    "message {i}"
+                );
+                if i == 1 {
+                    // The second message refers to the first: a fresh inflater cannot read it.
+                    assert_eq!(inflate(&c, 10_000), Err(CloseError::InvalidData));
+                }
+            }
+            // A window wider than a message finds the previous ones.
+            if bits >= 12 {
+                assert!(
+                    with * 4 < without * 3,
+                    "{bits} bits: {with} with takeover, {without} without"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_final_block_ends_the_inflaters_context() {
+        // A message that ends the deflate stream (BFINAL): "Hello" as one
+        // final fixed block; the inflater is dropped and the next message
+        // starts afresh.
+        let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut fin = Vec::with_capacity(64);
+        z.compress_vec(b"Hello", &mut fin, FlushCompress::Finish)
+            .unwrap();
+        let mut rx = None;
+        assert_eq!(&inflate_with(&mut rx, &fin, 100, 15).unwrap()[..], b"Hello");
+        assert!(rx.is_none());
+        let again = compress(b"again", 6, 15).unwrap();
+        assert_eq!(
+            &inflate_with(&mut rx, &again, 100, 15).unwrap()[..],
+            b"again"
+        );
+        assert!(rx.is_some());
     }
 
     #[test]
@@ -442,6 +689,7 @@ mod tests {
         let n = negotiate(
             ["permessage-deflate; server_max_window_bits=8"],
             &PerMessageDeflate::default(),
+            false,
         )
         .unwrap();
         assert_eq!(n.server_max_window_bits, 8);
@@ -495,7 +743,7 @@ mod tests {
         assert!(narrow.len() > 8000, "{}", narrow.len());
         // A 10-bit inflater reads what the 10-bit compressor made.
         let mut z = Decompress::new_with_window_bits(false, 10);
-        assert_eq!(inflate_sync(&mut z, &narrow, data.len()).unwrap(), data);
+        assert_eq!(inflate_sync(&mut z, &narrow, data.len()).unwrap().0, data);
         // With 8 bits asked (compressed with 9), nothing refers 300 bytes
         // back: zlib's 9-bit deflate reaches 250 bytes at most, within what
         // a 256-byte inflater holds; with 10 bits the repeats are found.
@@ -554,6 +802,25 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
+        /// With context takeover, a run of messages through one compressor
+        /// inflates message by message through one inflater of the same
+        /// window, and each stays within `max`.
+        #[test]
+        fn takeover_runs_round_trip_across_window_bits(
+            bits in 8u8..=15,
+            level in 0u32..=9,
+            messages in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), any::<u8>()], 0..3000),
+                1..12,
+            ),
+        ) {
+            let (mut tx, mut rx) = (None, None);
+            for m in &messages {
+                let c = compress_with(&mut tx, m, level, bits).unwrap();
+                prop_assert_eq!(&inflate_with(&mut rx, &c, 3000, bits).unwrap()[..], &m[..]);
+            }
+        }
+
         /// Whatever the window (8 to 15) and level, a message compressed
         /// with it inflates to itself with the thread's inflater and with
         /// an inflater of just that window.
@@ -574,7 +841,7 @@ mod tests {
             let c = compress(&data, level, bits).unwrap();
             prop_assert_eq!(&inflate(&c, data.len().max(1)).unwrap()[..], &data[..]);
             let mut z = Decompress::new_with_window_bits(false, compress_window(bits));
-            prop_assert_eq!(&inflate_sync(&mut z, &c, data.len().max(1)).unwrap()[..], &data[..]);
+            prop_assert_eq!(&inflate_sync(&mut z, &c, data.len().max(1)).unwrap().0[..], &data[..]);
         }
     }
 }
