@@ -40,7 +40,7 @@ use crate::error::Error;
 /// | `cors` | off | | |
 /// | `http_compression` | on, threshold 1 024 | bytes | polling responses of at least the threshold are gzip'd / deflated per `Accept-Encoding` (one compressed copy per response) |
 /// | `allow_eio3` | off | | Engine.IO v3 clients (Socket.IO v2); see [`allow_eio3`](Self::allow_eio3) |
-/// | `per_message_deflate` | off (threshold 1 024 when on) | bytes | WebSocket permessage-deflate; no zlib state per connection (see [`PerMessageDeflate`]) |
+/// | `per_message_deflate` | off (threshold 1 024, window 15 bits when on) | bytes | WebSocket permessage-deflate; no zlib state per connection unless `context_takeover(max)` (then at most `max` connections × about 334 KiB, measured with 15-bit windows; see [`PerMessageDeflate`]) |
 ///
 /// # Outbound backpressure: bursts are not slow clients
 ///
@@ -145,24 +145,73 @@ pub struct EngineConfig {
 /// ```
 ///
 /// # Memory
-/// The server answers every offer with `server_no_context_takeover` and
+/// By default the server answers every offer with `server_no_context_takeover` and
 /// `client_no_context_takeover`: each message is compressed and inflated on
-/// its own, so a connection keeps **no** zlib state between messages: one
-/// compressor and one decompressor per worker thread, made on first use,
-/// serve all connections (an idle connection costs nothing for deflate).
+/// its own, so a connection keeps **no** zlib state between messages: a few
+/// compressors (at most 4 per worker thread, one per level and window size
+/// in use, the least recently used dropped) and one decompressor per worker
+/// thread, made on first use, serve all connections (an idle connection
+/// costs nothing for deflate).
 /// Measured (`conformance/soak/ws-memory.js`, debug build): 1 000 and 3 000
 /// idle Socket.IO clients on WebSocket, each after one compressed 4 KiB
 /// message both ways, cost the server 1.3 MiB more RSS with deflate on than
-/// off, in both cases: the per-thread state, nothing per connection. While a message
+/// off, in both cases: the per-thread state, nothing per connection (again
+/// with the zlib-rs backend: 14.4 KiB per connection with deflate on, 13.9
+/// KiB off, 1 000 clients). While a message
 /// is handled it costs its compressed and its inflated copy; an inflated
 /// message is refused past `max_payload` (close code 1009), however small its
-/// compressed form. A broadcast text message is compressed once and the
-/// compressed frame shared by every recipient; binary messages and direct
-/// sends are compressed per connection.
+/// compressed form. A broadcast text message is compressed once per window
+/// size and the compressed frame shared by every recipient whose window is
+/// at least that large; binary messages and direct sends are compressed per
+/// connection.
 ///
-/// An offer asking for `server_max_window_bits` below 15 is declined (the
-/// connection is then uncompressed): the deflate backend always uses a 32 KiB
-/// window.
+/// # Window bits
+/// A client may ask for a smaller LZ77 window (`server_max_window_bits`,
+/// 8–15): the server then compresses with the smaller of that and
+/// [`server_max_window_bits`](Self::server_max_window_bits), and answers it.
+/// As with Node's `ws` (whose zlib does the same), 8 is answered as asked and
+/// compressed with a 9-bit window, which zlib's deflate keeps within 250
+/// bytes of distance. When the offer carries `client_max_window_bits`, the
+/// answer limits the client's window to the smaller of its value and
+/// [`client_max_window_bits`](Self::client_max_window_bits) (left out when
+/// both are 15 and the offer had no value). An invalid offer (an unknown or
+/// repeated parameter, a value outside 8–15) is declined and the next one
+/// tried (RFC 7692 §7.1).
+///
+/// # Context takeover
+/// Off by default. With [`context_takeover(max)`](Self::context_takeover),
+/// up to `max` connections at once negotiate context takeover: the response
+/// leaves out `server_no_context_takeover` and `client_no_context_takeover`
+/// unless the client's offer asked for them (Node's `ws` and Chromium do
+/// not), so the server keeps, for that connection, a compressor whose
+/// history carries over from message to message (a run of similar messages
+/// compresses far better) and an inflater for what the client compresses
+/// the same way. Both are made on the connection's first compressed message
+/// and dropped when it closes, which frees its slot; past `max`, new
+/// connections negotiate no context takeover as by default (already open
+/// ones keep theirs). A connection with server-to-client takeover compresses
+/// every message itself, broadcasts included: its bytes depend on its own
+/// history, so it cannot share the once-compressed broadcast frame.
+/// Worst case: `max` × (compressor + inflater). Measured
+/// (`conformance/soak/ws-memory.js`, 1 000 Socket.IO clients, each after one
+/// compressed 4 KiB message both ways, debug build, zlib-rs): 14.4 KiB of
+/// RSS per connection with deflate on and no takeover, 348.8 KiB with
+/// `context_takeover(1000)` (+334 KiB per connection, 15-bit windows), 222.2 KiB
+/// with both windows limited to 10 bits (+208 KiB), and 47.9 KiB on average
+/// with `context_takeover(100)` (only 100 of them hold state). What it buys
+/// (`conformance/soak/ws-deflate-ratio.js`): 1 000 similar 2 KiB JSON
+/// messages took 369 282 bytes server → client without takeover, 60 034
+/// with it (6.2× fewer; 7.4× fewer client → server).
+///
+/// ```
+/// use engineio::PerMessageDeflate;
+/// let d = PerMessageDeflate::default()
+///     .server_max_window_bits(10)
+///     .client_max_window_bits(12);
+/// assert_eq!((d.server_max_window_bits, d.client_max_window_bits), (10, 12));
+/// assert_eq!(PerMessageDeflate::default().server_max_window_bits, 15);
+/// assert_eq!(PerMessageDeflate::default().server_max_window_bits(3).server_max_window_bits, 8);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PerMessageDeflate {
@@ -171,6 +220,20 @@ pub struct PerMessageDeflate {
     pub threshold: usize,
     /// zlib level 0–9 (default 6, zlib's and Node's default).
     pub level: u32,
+    /// Largest LZ77 window, in bits (8–15), the server compresses with
+    /// (default 15, a 32 KiB window, zlib's and Node's default); a client's
+    /// smaller `server_max_window_bits` wins. Answered as
+    /// `server_max_window_bits` when below 15 or when the client asked.
+    pub server_max_window_bits: u8,
+    /// Largest LZ77 window, in bits (8–15), the server lets a client compress
+    /// with, answered as `client_max_window_bits` to a client that offers
+    /// that parameter (default 15: no limit). The server inflates with a
+    /// 15-bit window, which reads any smaller one.
+    pub client_max_window_bits: u8,
+    /// How many connections at once may use context takeover (default 0:
+    /// none, every message compressed on its own). See
+    /// [Context takeover](Self#context-takeover).
+    pub context_takeover: usize,
 }
 
 impl Default for PerMessageDeflate {
@@ -178,6 +241,9 @@ impl Default for PerMessageDeflate {
         PerMessageDeflate {
             threshold: 1024,
             level: 6,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            context_takeover: 0,
         }
     }
 }
@@ -192,6 +258,44 @@ impl PerMessageDeflate {
     /// Sets [`level`](Self::level) (values over 9 are taken as 9).
     pub fn level(mut self, level: u32) -> Self {
         self.level = level.min(9);
+        self
+    }
+
+    /// Sets [`server_max_window_bits`](Self::server_max_window_bits) (taken
+    /// into 8–15).
+    ///
+    /// ```
+    /// let d = engineio::PerMessageDeflate::default().server_max_window_bits(9);
+    /// assert_eq!(d.server_max_window_bits, 9);
+    /// ```
+    pub fn server_max_window_bits(mut self, bits: u8) -> Self {
+        self.server_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+
+    /// Sets [`client_max_window_bits`](Self::client_max_window_bits) (taken
+    /// into 8–15).
+    ///
+    /// ```
+    /// let d = engineio::PerMessageDeflate::default().client_max_window_bits(20);
+    /// assert_eq!(d.client_max_window_bits, 15);
+    /// ```
+    pub fn client_max_window_bits(mut self, bits: u8) -> Self {
+        self.client_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+
+    /// Sets [`context_takeover`](Self::context_takeover): up to
+    /// `max_connections` connections at once keep their own compressor and
+    /// inflater (0: off).
+    ///
+    /// ```
+    /// let d = engineio::PerMessageDeflate::default().context_takeover(1000);
+    /// assert_eq!(d.context_takeover, 1000);
+    /// assert_eq!(engineio::PerMessageDeflate::default().context_takeover, 0);
+    /// ```
+    pub fn context_takeover(mut self, max_connections: usize) -> Self {
+        self.context_takeover = max_connections;
         self
     }
 }
@@ -390,6 +494,17 @@ impl EngineConfig {
             return Err(Error::InvalidConfig(
                 "at least one transport must be allowed",
             ));
+        }
+        if let Some(d) = &self.per_message_deflate {
+            let bits = 8..=15;
+            if !bits.contains(&d.server_max_window_bits)
+                || !bits.contains(&d.client_max_window_bits)
+                || d.level > 9
+            {
+                return Err(Error::InvalidConfig(
+                    "per_message_deflate: window bits must be 8-15 and level 0-9",
+                ));
+            }
         }
         if u64::try_from(self.ping_interval.as_millis()).is_err()
             || u64::try_from(self.ping_timeout.as_millis()).is_err()

@@ -70,13 +70,16 @@ fn decode_frames(
 }
 
 /// Target `ws_frame`: byte 0 configures (bit 0: permessage-deflate negotiated; bits 1-2:
-/// `max_payload` 64 B / 1 KiB / 64 KiB / 1 MB; bits 3-7: the chunk size the bytes arrive in),
-/// the rest is what a client sends.
+/// `max_payload` 64 B / 1 KiB / 64 KiB / 1 MB; bits 3-7: the chunk size the bytes arrive in,
+/// and, with context takeover, the client's window: 8 + that value mod 8), the rest is what a
+/// client sends.
 ///
-/// Properties: no panic; the same messages and the same error whatever the chunking; no
-/// message over `max_payload`, no control frame over 125 bytes; a compressed message inflates
-/// to at most `max_payload` or is refused with 1007 / 1009; every message, sent again as one
-/// masked frame, decodes to itself.
+/// Properties: no panic; the same messages and the same error whatever the chunking; no data
+/// message over `max_payload` (control frames are bounded by 125 bytes, not by
+/// `max_payload`); a compressed message inflates to at most `max_payload` or is refused with
+/// 1007 / 1009, on its own (no context takeover) and, in order, through one inflater that
+/// keeps its context (context takeover); every message, sent again as one masked frame,
+/// decodes to itself.
 pub fn check_ws_frame(data: &[u8]) {
     use crate::ws::frame::{CloseError, Incoming, MAX_CONTROL};
     let Some((&config, input)) = data.split_first() else {
@@ -88,11 +91,28 @@ pub fn check_ws_frame(data: &[u8]) {
         .copied()
         .unwrap_or(64);
     let chunk = usize::from(config >> 3) + 1;
+    let window_bits = 8 + (config >> 3) % 8;
     let whole = decode_frames(input, input.len(), max, deflate);
     let chunked = decode_frames(input, chunk, max, deflate);
     // Chunking can only cut the list short at the end (a frame not yet complete).
     if whole != chunked {
         panic!("chunks of {chunk} changed the result:\n{whole:?}\n{chunked:?}");
+    }
+    // The same messages through one inflater with context takeover, until it refuses one
+    // (the connection would then close).
+    let mut context: Option<flate2::Decompress> = None;
+    let mut refused = false;
+    for m in whole.iter().flatten() {
+        if let Incoming::Compressed { data, .. } = m {
+            if refused {
+                continue;
+            }
+            match crate::ws::deflate::inflate_with(&mut context, data, max, window_bits) {
+                Ok(b) => assert!(b.len() <= max, "inflated over max_payload (takeover)"),
+                Err(CloseError::InvalidData | CloseError::TooBig) => refused = true,
+                Err(e) => panic!("unexpected inflate error {e:?} (takeover)"),
+            }
+        }
     }
     for m in whole.into_iter().flatten() {
         let (first, payload): (u8, Bytes) = match &m {
@@ -111,8 +131,9 @@ pub fn check_ws_frame(data: &[u8]) {
             Incoming::Pong(p) => (0x8A, p.clone()),
             Incoming::Close(_) => continue,
         };
-        assert!(payload.len() <= max, "message over max_payload");
-        if first & 0x08 != 0 {
+        if first & 0x08 == 0 {
+            assert!(payload.len() <= max, "message over max_payload");
+        } else {
             assert!(payload.len() <= MAX_CONTROL, "control frame over 125 bytes");
         }
         let again = decode_frames(

@@ -76,7 +76,8 @@
 //! breaking RFC 6455 gets 1002, text that is not UTF-8 1007. Control frames
 //! are at most 125 bytes. A connection holds no read buffer between frames
 //! and no write buffer between batches; with [`PerMessageDeflate`] on it holds
-//! no zlib state either (see its `# Memory`).
+//! no zlib state either, unless context takeover is on, for at most
+//! `context_takeover` connections at once (see its `# Memory`).
 //!
 //! Engine.IO v3 payloads ([`PayloadV3`], only with `allow_eio3`) are decoded
 //! lazily too, within the same `max_payload` body bound. A length prefix has

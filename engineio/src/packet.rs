@@ -36,10 +36,15 @@ pub struct Str {
     /// of the text, 0 otherwise.
     skip: u8,
     /// For a [`message_frame`](Str::message_frame) (a broadcast): its frame
-    /// compressed for permessage-deflate, made by the first connection that
-    /// needs it and shared by all the others.
-    deflated: Option<Arc<OnceLock<Option<Bytes>>>>,
+    /// compressed for permessage-deflate, with the (level, window bits) it
+    /// was compressed with, made by the first connection that needs it and
+    /// shared by the others that can read it.
+    deflated: Option<Arc<OnceLock<Deflated>>>,
 }
+
+/// A compressed broadcast frame: the zlib level and window bits it was
+/// made with, and its bytes (`None`: compression failed, sent plain).
+type Deflated = (u32, u8, Option<Bytes>);
 
 impl Str {
     /// Wraps a static string without copying.
@@ -103,20 +108,32 @@ impl Str {
         }
     }
 
-    /// The message frame (`4` + text) compressed by `compress` (`None`: sent
-    /// uncompressed); for a [`message_frame`](Self::message_frame) computed
-    /// once and shared by every session it is sent to (a compressor with no
-    /// context takeover gives every recipient the same bytes).
+    /// The message frame (`4` + text) compressed by `compress` at `level`
+    /// with a window of `window_bits` (`None`: sent uncompressed); for a
+    /// [`message_frame`](Self::message_frame) computed once and shared by
+    /// every session it is sent to with the same level and a window at least
+    /// as large (a compressor with no context takeover gives every recipient
+    /// the same bytes, and a smaller window's bytes read with a larger one).
     pub(crate) fn deflated_frame(
         &self,
+        level: u32,
+        window_bits: u8,
         compress: impl FnOnce(&[u8]) -> Option<Bytes>,
     ) -> Option<Bytes> {
-        match &self.deflated {
-            Some(cell) => cell
-                .get_or_init(|| compress(self.message_frame_bytes().as_bytes()))
-                .clone(),
-            None => compress(self.message_frame_bytes().as_bytes()),
+        let Some(cell) = &self.deflated else {
+            return compress(self.message_frame_bytes().as_bytes());
+        };
+        let mut compress = Some(compress);
+        let (l, b, shared) = cell.get_or_init(|| {
+            let c = compress
+                .take()
+                .and_then(|f| f(self.message_frame_bytes().as_bytes()));
+            (level, window_bits, c)
+        });
+        if *l == level && *b <= window_bits {
+            return shared.clone();
         }
+        compress.and_then(|f| f(self.message_frame_bytes().as_bytes()))
     }
 
     /// The WebSocket frame of this text as a message (`4` + text), shared
@@ -561,22 +578,26 @@ mod tests {
         };
         let s = Str::message_frame("shared");
         let copies: Vec<Str> = (0..5).map(|_| s.clone()).collect();
-        let first = copies[0].deflated_frame(compress).unwrap();
+        let first = copies[0].deflated_frame(6, 12, compress).unwrap();
         assert_eq!(
             &first[..],
             b"shared",
             "the frame (`4` + text) is what is compressed"
         );
-        for c in &copies {
-            let again = c.deflated_frame(compress).unwrap();
+        for (c, bits) in copies.iter().zip([12, 12, 13, 15, 15]) {
+            let again = c.deflated_frame(6, bits, compress).unwrap();
             assert_eq!(again.as_ptr(), first.as_ptr(), "one compressed buffer");
         }
         assert_eq!(calls.get(), 1);
+        // A smaller window, or another level, cannot read or reuse it.
+        s.deflated_frame(6, 11, compress);
+        s.deflated_frame(5, 15, compress);
+        assert_eq!(calls.get(), 3);
         // A text that is not a broadcast frame is compressed on each send.
         let direct = Str::from("direct");
-        direct.deflated_frame(compress);
-        direct.deflated_frame(compress);
-        assert_eq!(calls.get(), 3);
+        direct.deflated_frame(6, 15, compress);
+        direct.deflated_frame(6, 15, compress);
+        assert_eq!(calls.get(), 5);
     }
 
     #[test]

@@ -80,6 +80,9 @@ impl Registry for Sessions {
 struct Inner {
     /// Open WebSocket connections (including probes and ones being closed).
     websockets: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections allowed to keep zlib state (permessage-deflate context
+    /// takeover), bounded by `PerMessageDeflate::context_takeover`.
+    deflate_takeover: Arc<crate::ws::deflate::TakeoverSlots>,
     /// Every task spawned for a session (timer, WebSocket, handler).
     tasks: TaskSet,
     /// Set by [`EngineIo::close`] / [`EngineIo::shutdown`]: handshakes get 503.
@@ -211,6 +214,11 @@ impl EngineIoBuilder {
         Ok(EngineIo {
             inner: Arc::new(Inner {
                 websockets: Arc::default(),
+                deflate_takeover: crate::ws::deflate::TakeoverSlots::new(
+                    self.config
+                        .per_message_deflate
+                        .map_or(0, |d| d.context_takeover),
+                ),
                 tasks: TaskSet::default(),
                 closing: std::sync::atomic::AtomicBool::new(false),
                 config: self.config,
@@ -326,19 +334,31 @@ fn websocket_accept(method: &Method, headers: &HeaderMap) -> Option<HeaderValue>
 }
 
 /// What a WebSocket connection gets: `max_payload`, and permessage-deflate
-/// when the server has it on and the request offers it acceptably.
-fn ws_link(config: &EngineConfig, headers: &HeaderMap) -> websocket::WsLink {
-    let deflate = config.per_message_deflate.filter(|_| {
-        crate::ws::deflate::negotiate(
-            headers
-                .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        )
+/// when the server has it on and the request offers it acceptably (with
+/// context takeover while a slot of `takeover` is free).
+fn ws_link(
+    config: &EngineConfig,
+    headers: &HeaderMap,
+    takeover: &Arc<crate::ws::deflate::TakeoverSlots>,
+) -> websocket::WsLink {
+    let mut slot = None;
+    let deflate = config.per_message_deflate.and_then(|config| {
+        let offers = headers
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        slot = takeover.take();
+        crate::ws::deflate::negotiate(offers, &config, slot.is_some())
+            .map(|negotiated| websocket::DeflateLink { config, negotiated })
     });
+    // The slot is kept only by a connection that uses it.
+    if !deflate.is_some_and(|d| d.negotiated.server_takeover || d.negotiated.client_takeover) {
+        slot = None;
+    }
     websocket::WsLink {
         max_payload: config.max_payload,
         deflate,
+        takeover: slot,
     }
 }
 
@@ -348,11 +368,10 @@ fn switching_protocols(accept: HeaderValue, link: &websocket::WsLink) -> Respons
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    if link.deflate.is_some() {
-        h.insert(
-            header::SEC_WEBSOCKET_EXTENSIONS,
-            HeaderValue::from_static(crate::ws::deflate::RESPONSE),
-        );
+    if let Some(d) = &link.deflate {
+        if let Ok(v) = HeaderValue::from_str(&d.negotiated.response()) {
+            h.insert(header::SEC_WEBSOCKET_EXTENSIONS, v);
+        }
     }
     res
 }
@@ -612,7 +631,8 @@ impl EngineIo {
                         return refuse(HandshakeError::BadRequest);
                     };
                     let on = hyper::upgrade::on(&mut req);
-                    let link = ws_link(config, req.headers());
+                    let link = ws_link(config, req.headers(), &self.inner.deflate_takeover);
+                    let res = switching_protocols(accept, &link);
                     match shared.with_wake(|s| s.start_probe(now())) {
                         Some(conn) => {
                             tracing::debug!(sid = %shared.sid, "upgrade probe started");
@@ -635,7 +655,7 @@ impl EngineIo {
                             self.inner.tasks.spawn(websocket::refuse(on));
                         }
                     }
-                    switching_protocols(accept, &link)
+                    res
                 }
             };
         }
@@ -691,7 +711,8 @@ impl EngineIo {
             }
             Some(accept) => {
                 let on = hyper::upgrade::on(&mut req);
-                let link = ws_link(config, req.headers());
+                let link = ws_link(config, req.headers(), &self.inner.deflate_takeover);
+                let res = switching_protocols(accept, &link);
                 if let Some(conn) = shared.with(|s| s.initial_ws_conn()) {
                     let headers = shared.handshake.headers.clone();
                     // A WebSocket session lives and dies with this one
@@ -713,7 +734,7 @@ impl EngineIo {
                 } else {
                     self.inner.tasks.spawn(run_timer(shared.clone()));
                 }
-                switching_protocols(accept, &link)
+                res
             }
         };
         if let Some(f) = &self.inner.initial_headers {

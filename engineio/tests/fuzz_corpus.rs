@@ -27,6 +27,22 @@ fn ws_frame() {
     replay("ws_frame", engineio::fuzzing::check_ws_frame);
 }
 
+/// Found by `ws_frame`'s proptest twin once the target first ran
+/// (`fuzz/artifacts-found/ws_frame-ping-over-max-payload`: `max_payload` 64, a ping with 100
+/// bytes). The decoder accepts it, rightly (control frames are bounded by 125 bytes, not by
+/// `max_payload`, as in Node's `ws`), but the check held every frame to `max_payload`.
+#[test]
+fn ping_over_max_payload_is_a_control_frame() {
+    let input = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/artifacts-found/ws_frame-ping-over-max-payload"),
+    )
+    .unwrap();
+    assert_eq!(input[0], 0x08, "max_payload 64, deflate off");
+    assert_eq!(input[1..3], [0x89, 0x80 | 100], "a masked 100-byte ping");
+    engineio::fuzzing::check_ws_frame(&input);
+}
+
 #[test]
 fn session_engine_only() {
     replay("session", engineio::fuzzing::check_session);

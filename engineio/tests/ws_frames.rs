@@ -417,8 +417,16 @@ async fn deflate_is_negotiated_only_when_on_and_offered_acceptably() {
         ws.extensions.as_deref(),
         Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
     );
-    // A window under 15 for the server is declined: no compression.
+    // A smaller window for the server is taken and answered.
     let ws = Raw::open(&on, Some("permessage-deflate; server_max_window_bits=10")).await;
+    assert_eq!(
+        ws.extensions.as_deref(),
+        Some(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10"
+        )
+    );
+    // An invalid offer is declined: no compression.
+    let ws = Raw::open(&on, Some("permessage-deflate; server_max_window_bits=16")).await;
     assert_eq!(ws.extensions, None);
     // Without the extension, RSV1 is a protocol error even on a deflate server.
     let mut ws = Raw::open(&on, None).await;

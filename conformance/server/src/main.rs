@@ -12,6 +12,9 @@
 //!                    [--parser json|msgpack]   (packet parser of every namespace, default app)
 //!                    [--allow-eio3]  (Engine.IO v3 / Socket.IO v2 clients too, both paths)
 //!                    [--per-message-deflate THRESHOLD]  (WebSocket permessage-deflate, both paths)
+//!                    [--deflate-window-bits 8..15] [--deflate-client-window-bits 8..15]
+//!                     (its server_max_window_bits / client_max_window_bits limits, default 15)
+//!                    [--deflate-context-takeover MAX]  (context takeover for up to MAX connections)
 //!                    [--shutdown-timeout 10000] [--shutdown-mode drop|goodbye]  (on SIGTERM)
 //!                    [--admin] [--admin-user NAME --admin-password-hash BCRYPT] [--admin-readonly]
 //!                    [--admin-mode development|production] [--admin-server-id ID]
@@ -82,6 +85,12 @@ struct Args {
     /// WebSocket permessage-deflate with this threshold in bytes
     /// (`--per-message-deflate 1024`); off when absent.
     deflate: Option<usize>,
+    /// `--deflate-window-bits N`: `PerMessageDeflate::server_max_window_bits`.
+    deflate_window_bits: Option<u8>,
+    /// `--deflate-client-window-bits N`: `PerMessageDeflate::client_max_window_bits`.
+    deflate_client_window_bits: Option<u8>,
+    /// `--deflate-context-takeover MAX`: `PerMessageDeflate::context_takeover`.
+    deflate_context_takeover: Option<usize>,
 }
 
 /// `--redis-adapter`: the Redis adapter of `--redis`.
@@ -134,6 +143,9 @@ fn parse_args() -> Result<Args, String> {
         admin_user: None,
         admin_password_hash: None,
         deflate: None,
+        deflate_window_bits: None,
+        deflate_client_window_bits: None,
+        deflate_context_takeover: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -163,6 +175,16 @@ fn parse_args() -> Result<Args, String> {
             "--ping-timeout" => args.ping_timeout = value.parse().map_err(|e| bad(&e))?,
             "--max-payload" => args.max_payload = value.parse().map_err(|e| bad(&e))?,
             "--per-message-deflate" => args.deflate = Some(value.parse().map_err(|e| bad(&e))?),
+            "--deflate-window-bits" => {
+                args.deflate_window_bits = Some(window_bits(&value).ok_or_else(|| bad(&"8..15"))?);
+            }
+            "--deflate-context-takeover" => {
+                args.deflate_context_takeover = Some(value.parse().map_err(|e| bad(&e))?);
+            }
+            "--deflate-client-window-bits" => {
+                args.deflate_client_window_bits =
+                    Some(window_bits(&value).ok_or_else(|| bad(&"8..15"))?);
+            }
             "--connect-timeout" => args.connect_timeout = value.parse().map_err(|e| bad(&e))?,
             "--log-level" => args.log_level = value,
             "--app" => match value.as_str() {
@@ -255,10 +277,27 @@ async fn shutdown_signal() {
     }
 }
 
-/// `--per-message-deflate THRESHOLD` as the engine option.
+/// A window size flag's value (8 to 15).
+fn window_bits(value: &str) -> Option<u8> {
+    value.parse::<u8>().ok().filter(|b| (8..=15).contains(b))
+}
+
+/// `--per-message-deflate THRESHOLD` (and the `--deflate-*` flags) as the
+/// engine option.
 fn deflate(args: &Args) -> Option<engineio::PerMessageDeflate> {
-    args.deflate
-        .map(|t| engineio::PerMessageDeflate::default().threshold(t))
+    args.deflate.map(|t| {
+        let mut d = engineio::PerMessageDeflate::default().threshold(t);
+        if let Some(bits) = args.deflate_window_bits {
+            d = d.server_max_window_bits(bits);
+        }
+        if let Some(bits) = args.deflate_client_window_bits {
+            d = d.client_max_window_bits(bits);
+        }
+        if let Some(max) = args.deflate_context_takeover {
+            d = d.context_takeover(max);
+        }
+        d
+    })
 }
 
 fn engine_app(args: &Args) -> Result<EngineIo, engineio::Error> {

@@ -58,12 +58,23 @@ const LINGER: Duration = Duration::from_secs(2);
 const WRITE_BATCH: usize = 64 * 1024;
 
 /// What a WebSocket connection was negotiated with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct WsLink {
     /// Largest message accepted (compressed or inflated); 1009 over it.
     pub(crate) max_payload: usize,
     /// permessage-deflate, when the client offered it and the server has it on.
-    pub(crate) deflate: Option<PerMessageDeflate>,
+    pub(crate) deflate: Option<DeflateLink>,
+    /// Held while the connection may keep its own zlib state (context
+    /// takeover); freed when the connection ends.
+    pub(crate) takeover: Option<deflate::TakeoverSlot>,
+}
+
+/// permessage-deflate on one connection: the server's options and what
+/// the handshake negotiated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeflateLink {
+    pub(crate) config: PerMessageDeflate,
+    pub(crate) negotiated: deflate::Negotiated,
 }
 
 /// The read side: a decoder over bytes taken in batches.
@@ -120,17 +131,39 @@ struct Writer<W> {
     out: BytesMut,
     protocol: Protocol,
     b64: bool,
-    deflate: Option<PerMessageDeflate>,
+    /// Boxed: most connections have no deflate, and the task keeps this
+    /// for its whole life.
+    deflate: Option<Box<WriteDeflate>>,
+}
+
+/// The write side's permessage-deflate.
+struct WriteDeflate {
+    link: DeflateLink,
+    /// This connection's own compressor, with server-to-client context
+    /// takeover (made on its first compressed message).
+    context: Option<flate2::Compress>,
+}
+
+/// The read side's own inflater, with client-to-server context takeover
+/// (boxed in the connection's task, which most connections do without).
+struct InflateContext {
+    window_bits: u8,
+    inflater: Option<flate2::Decompress>,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
-    fn new(io: W, protocol: Protocol, b64: bool, deflate: Option<PerMessageDeflate>) -> Self {
+    fn new(io: W, protocol: Protocol, b64: bool, deflate: Option<DeflateLink>) -> Self {
         Writer {
             io,
             out: BytesMut::new(),
             protocol,
             b64,
-            deflate,
+            deflate: deflate.map(|link| {
+                Box::new(WriteDeflate {
+                    link,
+                    context: None,
+                })
+            }),
         }
     }
 
@@ -150,11 +183,18 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     /// Appends a message frame, compressed when the link has deflate and
     /// the frame reaches its threshold.
     fn put_message(&mut self, op: u8, payload: &[u8], text: Option<&Str>) {
-        if let Some(d) = self.deflate.filter(|d| payload.len() >= d.threshold) {
-            let level = d.level;
+        let deflate = self.deflate.as_deref_mut();
+        if let Some(d) = deflate.filter(|d| payload.len() >= d.link.config.threshold) {
+            let level = d.link.config.level;
+            let bits = deflate::compress_window(d.link.negotiated.server_max_window_bits);
             let compressed = match text {
-                Some(t) => t.deflated_frame(|b| deflate::compress(b, level)),
-                None => deflate::compress(payload, level),
+                // Context takeover: this connection's own history, so its
+                // own bytes (a broadcast frame cannot be shared).
+                _ if d.link.negotiated.server_takeover => {
+                    deflate::compress_with(&mut d.context, payload, level, bits)
+                }
+                Some(t) => t.deflated_frame(level, bits, |b| deflate::compress(b, level, bits)),
+                None => deflate::compress(payload, level, bits),
             };
             if let Some(c) = compressed {
                 encode_frame(&mut self.out, op, true, &c);
@@ -392,8 +432,26 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    // Only what the task needs is moved into it.
+    let WsLink {
+        max_payload,
+        deflate,
+        takeover,
+    } = link;
+    let deflate_on = deflate.is_some();
+    let mut client_context = deflate.filter(|d| d.negotiated.client_takeover).map(|d| {
+        Box::new(InflateContext {
+            window_bits: d
+                .negotiated
+                .client_max_window_bits
+                .unwrap_or(deflate::MAX_WINDOW_BITS),
+            inflater: None,
+        })
+    });
     async move {
-        tracing::debug!(sid = %shared.sid, conn, deflate = link.deflate.is_some(), "websocket open");
+        tracing::debug!(sid = %shared.sid, conn, deflate = deflate_on, "websocket open");
+        // A context takeover slot is held until this connection ends.
+        let _takeover = takeover;
         open.fetch_add(1, Ordering::Relaxed);
         let _count = CountGuard(open);
         let tx = shared.incoming_sender();
@@ -410,7 +468,16 @@ where
                     Ok(Some(Incoming::Text(t))) => (Some(t), None),
                     Ok(Some(Incoming::Binary(b))) => (None, Some(b)),
                     Ok(Some(Incoming::Compressed { text, data })) => {
-                        let inflated = deflate::inflate(&data, link.max_payload).and_then(|b| {
+                        let inflated = match client_context.as_deref_mut() {
+                            Some(c) => deflate::inflate_with(
+                                &mut c.inflater,
+                                &data,
+                                max_payload,
+                                c.window_bits,
+                            ),
+                            None => deflate::inflate(&data, max_payload),
+                        };
+                        let inflated = inflated.and_then(|b| {
                             if text {
                                 Utf8Bytes::try_from(b)
                                     .map(|t| (Some(t), None))
@@ -633,6 +700,7 @@ mod tests {
         let link = WsLink {
             max_payload: 1 << 20,
             deflate: None,
+            takeover: None,
         };
         let reader = Reader {
             io: BatchedRead::new(r),
