@@ -7,7 +7,9 @@
 const { describe, test, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { startServer } = require('./support/server');
-const { MODES, waitFor, until, wsClosed, closeClients, referenceDiffers } = require('./support/helpers');
+const {
+  MODES, TIMEOUT, waitFor, until, wsClosed, closeClients, referenceDiffers, request,
+} = require('./support/helpers');
 const {
   connectSio, createSioOn, waitConnect, nextEvent, closeSioClients, rawSioConnect, nextNonPing,
   sioPollingHandshake, sioPoll, sioPost,
@@ -32,7 +34,8 @@ async function serverReason(srv, id, observer) {
   const obs = observer || await connectSio(srv, '/', MODES.websocket);
   let reason;
   await until(async () => {
-    const list = await obs.emitWithAck('reasons');
+    // With a timeout: an observer that lost its connection must fail the wait, not hang it.
+    const list = await obs.timeout(TIMEOUT).emitWithAck('reasons');
     const hit = list.find(([sid]) => sid === id);
     reason = hit && hit[1];
     return hit !== undefined;
@@ -143,6 +146,12 @@ describe('raw clients', () => {
     await sioPost(fast, sid, '40');
     const res = await sioPoll(fast, sid);
     const socketId = JSON.parse(/^40(\{[^}]*\})/.exec(res.body)[1]).sid;
+    // Wait for the session to be gone first, as the WebSocket case waits for the close:
+    // the observer then need not outlive the 300/200 heartbeat while the timeout runs (its
+    // own pongs may be late on a loaded machine). Read from /stats, not by polling the
+    // session (this client stops polling). This file's other clients of `fast` are gone.
+    await until(async () => JSON.parse((await request(`${fast.url}/stats`)).body).sessions === 0,
+      { what: `the server to drop session ${sid}` });
     assert.equal(await serverReason(fast, socketId), 'ping timeout');
   });
 

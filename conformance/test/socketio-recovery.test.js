@@ -9,7 +9,7 @@ const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 
 const { startServer } = require('./support/server');
-const { MODES, sleep } = require('./support/helpers');
+const { MODES, TIMEOUT, sleep, until } = require('./support/helpers');
 const {
   connectSio, createSio, waitConnect, nextEvent, closeSioClients,
 } = require('./support/socketio');
@@ -19,6 +19,20 @@ async function dropTransport(socket) {
   const gone = socket.disconnects.next();
   socket.io.engine.close();
   return gone;
+}
+
+/**
+ * Waits until the server has handled the disconnect of socket `id` (the app records the
+ * reason after the socket left, its recovery session kept), asking through `observer`.
+ * The client closes its transport without waiting for the server (over polling the close
+ * packet is a POST nobody awaits): a reconnect sent at once can reach the server before
+ * that close, and then there is nothing to recover yet, with the reference server too.
+ */
+async function serverSawDisconnect(observer, id) {
+  await until(async () => {
+    const list = await observer.timeout(TIMEOUT).emitWithAck('reasons');
+    return list.some(([sid]) => sid === id);
+  }, { what: `the server to handle the disconnect of ${id}` });
 }
 
 /** Reconnects a socket whose manager does not reconnect by itself. */
@@ -53,6 +67,7 @@ for (const [mode, opts] of Object.entries(MODES)) {
 
       const reason = await dropTransport(a);
       assert.equal(reason, 'forced close'); // the client's own name for engine.close()
+      await serverSawDisconnect(b, id);
       // Missed while away: two room events, one direct event, one to others only.
       await b.emitWithAck('op', { from: 'io', to: ['r'], event: 'room', data: 1 });
       await b.emitWithAck('op', { from: 'io', to: [id], event: 'direct', data: 'd' });
@@ -117,6 +132,7 @@ describe('connection state recovery across transports and time', () => {
       await nextEvent(a, 'room');
       const id = a.id;
       await dropTransport(a);
+      await serverSawDisconnect(b, id);
       await b.emitWithAck('op', { from: 'io', to: ['r'], event: 'room', data: 1 });
       await reconnect(a, [to]);
       assert.equal(a.io.engine.transport.name, to);

@@ -2,7 +2,7 @@
 // Socket.IO v2 clients (the official socket.io-client 2.5.0, Engine.IO v3) against
 // `conformance-server --allow-eio3`, over polling, WebSocket and the upgrade: connect (`/`
 // joined implicitly), namespaces (query as auth, `<nsp>#<sid>` ids, refusals), events and
-// acks, binary, rooms, the client-driven heartbeat at 300/200 ms, reconnection, and a v2
+// acks, binary, rooms, the client-driven heartbeat (pings every 300 ms), reconnection, and a v2
 // and a v4 client sharing a room. In Node the v2 client polls with `b64=1`; what a browser
 // sends instead (XHR2 binary payloads, no `b64`) and the raw v3 framing are checked with
 // hand-written requests. Last, a server without the flag refuses v3 as the reference does.
@@ -24,18 +24,24 @@ const MODES = {
 
 let server; // --allow-eio3, default heartbeat
 let fast; // --allow-eio3, pingInterval 300 / pingTimeout 200
+// --allow-eio3, pingInterval 300 / pingTimeout 1000: the idle tests. At 300 / 200 each
+// ping-pong round trip must take under 200 ms on both sides (the client closes 200 ms after
+// its ping without a pong; the server 500 ms after a ping without the next, which the client
+// sends 300 ms after the pong): a loaded machine breaks that for the reference server too.
+let lenient;
 let plain; // without the flag
 before(async () => {
-  [server, fast, plain] = await Promise.all([
+  [server, fast, lenient, plain] = await Promise.all([
     startServer(['--allow-eio3']),
     startServer(['--allow-eio3', '--ping-interval', '300', '--ping-timeout', '200']),
+    startServer(['--allow-eio3', '--ping-interval', '300', '--ping-timeout', '1000']),
     startServer([]),
   ]);
 });
 after(async () => {
   closeV2();
   closeSioClients();
-  await Promise.all([server, fast, plain].map((s) => s && s.stop()));
+  await Promise.all([server, fast, lenient, plain].map((s) => s && s.stop()));
 });
 afterEach(() => {
   closeV2();
@@ -202,8 +208,8 @@ describe('socket.io-client 2.5.0 and 4.8 together', () => {
 
 describe('socket.io-client 2.5.0: heartbeat and reconnection', () => {
   for (const mode of ['polling', 'websocket']) {
-    test(`idle at pingInterval 300 / pingTimeout 200 over ${mode}: the client pings, no disconnect`, async () => {
-      const s = await v2Client(fast, mode);
+    test(`idle at pingInterval 300 / pingTimeout 1000 over ${mode}: the client pings, no disconnect`, async () => {
+      const s = await v2Client(lenient, mode);
       let pongs = 0;
       s.io.engine.on('pong', () => { pongs += 1; });
       // Idle for several heartbeat periods (the time is what is under test).

@@ -15,10 +15,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use engineio::Message;
 use serde_json::Value;
 
+use crate::adapter::SessionState;
 use crate::config::Parser;
 use crate::encoded::{Args, EncodedPacket};
 use crate::handshake::Handshake;
 use crate::io::IoInner;
+use crate::ns::NsInner;
 use crate::packet::{
     BinaryPacket, Decoder, Limits, Packet, PacketType, ParseError, decode_msgpack,
 };
@@ -226,6 +228,28 @@ fn run_job(client: Arc<Client>, job: Job) -> BoxFuture<()> {
     })
 }
 
+/// The session kept for `pid`, the events it missed after `offset` and the
+/// log position they go up to, or `None`.
+async fn restore(
+    ns: &NsInner,
+    pid: &str,
+    offset: &str,
+) -> Option<(SessionState, Vec<EncodedPacket>, String)> {
+    match ns.adapter().restore_session_async(pid, offset) {
+        // A store outside this process (e.g. Redis): the adapter gives the mark.
+        Some(restoring) => restoring.await.map(|r| (r.session, r.missed, r.mark)),
+        None => {
+            let _order = ns.recovery_order();
+            let (session, missed) = ns.adapter().restore_session(pid, offset)?;
+            let mark = ns
+                .adapter()
+                .last_offset()
+                .unwrap_or_else(|| offset.to_owned());
+            Some((session, missed, mark))
+        }
+    }
+}
+
 async fn protocol_error(client: &Client, why: &str) {
     tracing::warn!(sid = %client.esock.sid(), why, "protocol error; closing connection");
     client.close_all(DisconnectReason::ParseError).await;
@@ -278,15 +302,16 @@ async fn connect(client: &Arc<Client>, nsp: String, auth: Value) {
     });
     let restored = match &credentials {
         None => None,
-        Some((pid, offset)) => match ns.adapter().restore_session_async(pid, offset) {
-            // A store outside this process (e.g. Redis): the adapter gives the mark.
-            Some(restoring) => restoring.await.map(|r| (r.session, r.missed, r.mark)),
-            None => (|| {
-                let _order = ns.recovery_order();
-                let (session, missed) = ns.adapter().restore_session(pid, offset)?;
-                let mark = ns.adapter().last_offset().unwrap_or_else(|| offset.clone());
-                Some((session, missed, mark))
-            })(),
+        Some((pid, offset)) => match restore(&ns, pid, offset).await {
+            Some(r) => Some(r),
+            // Nothing kept yet: the session's socket may still be leaving
+            // this node, its connection closed an instant ago (the client
+            // reconnected without waiting for the server): wait for it, then
+            // look again.
+            None if ns.wait_pid_left(pid, io.config.connect_timeout).await => {
+                restore(&ns, pid, offset).await
+            }
+            None => None,
         },
     };
     if let Some((session, _, _)) = &restored {

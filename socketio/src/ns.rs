@@ -136,6 +136,14 @@ pub(crate) struct NsInner {
     /// Only synchronous work runs under it (keeping, queueing); never held
     /// across an await.
     recovery_order: Mutex<()>,
+    /// With connection state recovery: the private id (`pid`) of each
+    /// connected socket that has one, to its socket id. A client whose
+    /// transport just closed can reconnect with its pid before this node has
+    /// finished the old socket's leaving (which keeps its session): see
+    /// [`wait_pid_left`](Self::wait_pid_left). Empty without recovery.
+    pids: DashMap<String, SocketId>,
+    /// Woken whenever a socket that had a pid leaves (recovery only).
+    pid_left: tokio::sync::Notify,
     /// App-wide state (`SocketIoBuilder::state`), shared by every namespace.
     pub(crate) state: Arc<crate::extensions::Extensions>,
     /// The server's socket observer (the Admin UI's development mode), if any.
@@ -163,6 +171,8 @@ impl NsInner {
             ack_ids: AtomicU64::new(0),
             connecting: AtomicUsize::new(0),
             recovery_order: Mutex::new(()),
+            pids: DashMap::new(),
+            pid_left: tokio::sync::Notify::new(),
             state,
             observer,
         });
@@ -252,6 +262,9 @@ impl NsInner {
     }
 
     pub(crate) fn insert_socket(&self, socket: Socket) {
+        if let Some(pid) = socket.pid() {
+            self.pids.insert(pid.to_owned(), socket.id());
+        }
         let mut snapshot = self.snapshot();
         self.sockets.insert(socket.id(), socket);
         *snapshot = None;
@@ -267,7 +280,50 @@ impl NsInner {
             removed
         };
         // The socket's handle is dropped outside the lock.
-        drop(removed);
+        let Some((_, socket)) = removed else {
+            return;
+        };
+        if let Some(pid) = socket.pid() {
+            self.pids.remove_if(pid, |_, v| v == id);
+            self.pid_left.notify_waiters();
+        }
+    }
+
+    /// Connection state recovery: when the socket holding `pid` on this node
+    /// is on a connection that has already closed, waits (at most `bound`)
+    /// until it has left the namespace, its session kept. Returns whether it
+    /// waited, i.e. whether a restore that found nothing is worth retrying.
+    ///
+    /// The Engine.IO session closes first; the Socket.IO socket leaves (and
+    /// its session is kept) when the connection's task runs next, after the
+    /// app's `disconnecting` handlers. A client that closed its transport
+    /// itself does not wait for the server and may reconnect in between
+    /// (seen with the official client closing a polling transport and
+    /// reconnecting over WebSocket at once). The reference server does both
+    /// steps in one go, so its client always recovers there.
+    pub(crate) async fn wait_pid_left(&self, pid: &str, bound: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        let mut waited = false;
+        loop {
+            let notified = self.pid_left.notified();
+            tokio::pin!(notified);
+            // Registered before the check: a leave right after it still wakes us.
+            notified.as_mut().enable();
+            let id = self.pids.get(pid).map(|id| *id.value());
+            let Some(old) = id.and_then(|id| self.get(&id)) else {
+                return waited;
+            };
+            if old.connection_open() {
+                // Its connection is alive (as far as this node knows): it is
+                // not leaving, and the reconnect gets a new session.
+                return waited;
+            }
+            waited = true;
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::debug!(%pid, "socket on a closed connection still here; not waiting longer");
+                return waited;
+            }
+        }
     }
 
     pub(crate) fn socket_count(&self) -> usize {

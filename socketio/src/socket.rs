@@ -304,6 +304,11 @@ impl Socket {
         self.inner.pid.as_deref()
     }
 
+    /// Whether this socket's Engine.IO connection is still open.
+    pub(crate) fn connection_open(&self) -> bool {
+        self.inner.client.esock.is_open()
+    }
+
     /// The socket id (what the client sees as `socket.id`).
     pub fn id(&self) -> SocketId {
         self.inner.id

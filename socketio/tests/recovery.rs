@@ -425,3 +425,57 @@ async fn an_event_kept_but_not_yet_delivered_reaches_a_recovering_socket_once() 
     let (args, _) = last_arg(&a2.recv().await);
     assert_eq!(args[1], 3, "event 2 came twice");
 }
+
+/// Regression (issue #17, found by `conformance/underload.sh`): a client that
+/// closes its own transport and reconnects at once (the official client over
+/// polling: it sends the close packet without waiting) can have its CONNECT
+/// handled after its Engine.IO session closed but before its old socket left
+/// the namespace, which is when the session is kept. The restore found nothing
+/// and the client got a new id (7 of 200 such reconnects under load; the
+/// reference server, which does both in one step, recovered all 200). Here the
+/// old socket's leaving is held by a `disconnecting` handler until the new
+/// CONNECT is in: the reconnect must wait for it and recover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_while_the_old_socket_is_still_leaving_recovers() {
+    let connected = Log::new();
+    let c2 = connected.clone();
+    let server = Server::start(
+        config().connection_state_recovery(RecoveryConfig::default()),
+        move |io, left| recovery_server_setup(io, &c2, left),
+    )
+    .await;
+    let mut a = server.client().await;
+    let (sid, pid) = join_recoverable(&mut a, "").await;
+    let old = server.socket("/", &sid);
+    let _ = old.emit("hello", &"a");
+    let (_, offset) = last_arg(&a.recv().await);
+
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let (e, g) = (entered.clone(), gate.clone());
+    old.on_disconnecting(move |_s, _reason| {
+        let (e, g) = (e.clone(), g.clone());
+        async move {
+            e.notify_one();
+            let _ = g.acquire().await;
+        }
+    });
+    a.close().await;
+    // The session is closed and the socket is leaving, held in the handler.
+    within("the disconnecting handler", entered.notified()).await;
+
+    let mut a2 = server.client().await;
+    a2.send(&format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#))
+        .await;
+    // Let the CONNECT reach the restore (it must wait there), then let the old
+    // socket finish leaving. Without the wait the reply already carries a new
+    // id, however long this sleep is.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    gate.add_permits(1);
+    let reply = a2.recv().await;
+    let json: Value = serde_json::from_str(reply.strip_prefix("40").unwrap()).unwrap();
+    assert_eq!(json["sid"], sid.as_str(), "not recovered: {reply}");
+    assert_eq!(json["pid"], pid.as_str());
+    server.wait_left(&sid).await;
+    assert!(connected.items().iter().any(|(id, rec)| *id == sid && *rec));
+}

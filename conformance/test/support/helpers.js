@@ -213,11 +213,15 @@ function post(server, sid, body, opts = {}) {
  *   opened:   Promise resolved on 'open'
  *   closed:   Promise resolved with { code, reason, at } on 'close'
  *   isClosed, wasOpened: booleans; firstFrameAt: Date.now() when the first frame arrived
+ *   createdAt: Date.now() just before the connection was started: a server timer started
+ *             when the server opened the session began after it, whatever the delays
  *   refusedStatus: the HTTP status if the server answered the upgrade with something else than 101
  * With `autoPong`, server pings ('2') are answered with '3' and not queued.
  */
 function rawWs(url, { autoPong = false } = {}) {
+  const createdAt = Date.now();
   const ws = new WebSocket(url);
+  ws.createdAt = createdAt;
   rawSockets.add(ws);
   ws.received = new Queue('WebSocket frame', () => (ws.isClosed ? ' (the WebSocket closed)' : ''));
   ws.isClosed = false;
