@@ -16,9 +16,11 @@ usage: conformance/underload.sh [options]
   --max-minutes M     start no run after M minutes (default 120); the loops die after M+30
   --run-timeout S     kill a run after S seconds (default 1800)
   --out DIR           output directory (default conformance/target/underload/<UTC time>)
-  --extra-env 'K=V ...'  environment for the runs (e.g. CONFORMANCE_SERVER_ARGS=...)
+  --env K=V           an environment variable for the runs, its value taken whole (spaces
+                      included); repeatable, e.g. --env 'CONFORMANCE_SERVER_ARGS=--per-message-deflate 0'
 Each run writes run-I.jsonl (one line per test: name, ok, time, failure message) and
 run-I.spec (node's spec output) in the output directory; the summary is summary.txt.
+The script fails if a test failed or a run exited non-zero (e.g. could not start).
 While /tmp/bench.lock exists (a benchmark window) the loops are stopped and no run starts.
 EOF
 }
@@ -30,7 +32,7 @@ load="$(nproc 2>/dev/null || echo 2)"
 max_minutes=120
 run_timeout=1800
 out=''
-extra_env=''
+extra_env=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
@@ -40,7 +42,9 @@ while [ $# -gt 0 ]; do
     --max-minutes) max_minutes="$2"; shift 2 ;;
     --run-timeout) run_timeout="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    --extra-env) extra_env="$2"; shift 2 ;;
+    --env)
+      case "$2" in *=*) ;; *) echo "--env wants K=V, got: $2" >&2; exit 2 ;; esac
+      extra_env+=("$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -99,12 +103,13 @@ wait_bench() {
 
 {
   echo "started $(date -u +%FT%TZ) runs=$runs load=$load files=$files"
-  echo "extra env: ${extra_env:-none}; server $binary"
+  if [ "${#extra_env[@]}" -gt 0 ]; then echo "extra env: ${extra_env[*]}; server $binary"; else echo "extra env: none; server $binary"; fi
   echo "git: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$here" diff --quiet 2>/dev/null || echo ' (dirty)')"
 } | tee "$out/info.txt"
 
 deadline=$(( $(date +%s) + max_minutes * 60 ))
 done_runs=0
+bad_exits=()
 for ((run = 1; run <= runs; run++)); do
   if [ "$(date +%s)" -ge "$deadline" ]; then
     echo "--max-minutes reached: stopping after $done_runs runs" | tee -a "$out/info.txt"
@@ -114,8 +119,7 @@ for ((run = 1; run <= runs; run++)); do
   [ "${#loop_pids[@]}" -eq 0 ] && start_load
   started=$(date +%s)
   echo "$(date -u +%T) run $run/$runs (load: ${#loop_pids[@]} busy loops)" >&2
-  # shellcheck disable=SC2086 # extra_env is a list of K=V words
-  env $extra_env timeout --kill-after=30 "$run_timeout" \
+  env "${extra_env[@]}" timeout --kill-after=30 "$run_timeout" \
     node --test --test-concurrency=1 \
       --test-reporter="$here/underload-report.js" --test-reporter-destination="$out/run-$run.jsonl" \
       --test-reporter=spec --test-reporter-destination="$out/run-$run.spec" \
@@ -125,12 +129,19 @@ for ((run = 1; run <= runs; run++)); do
   wait "$run_pid" || status=$?
   run_pid=''
   done_runs=$run
+  [ "$status" -eq 0 ] || bad_exits+=("run $run: exit $status")
   echo "$(date -u +%T) run $run: exit $status after $(( $(date +%s) - started )) s, load average $(cut -d' ' -f1-3 /proc/loadavg)" \
     | tee -a "$out/info.txt" >&2
 done
 stop_load
 
 node "$here/underload-report.js" "$out" | tee "$out/summary.txt"
+if [ "${#bad_exits[@]}" -gt 0 ]; then
+  # A failing test exits 1 too; a run that never started (or was killed) has no
+  # failing test to show, and must not pass for a clean one.
+  { echo "runs with a non-zero exit (see run-I.stdout):"; printf '  %s\n' "${bad_exits[@]}"; } \
+    | tee -a "$out/summary.txt"
+fi
 echo "output: $out"
-# Fail when any run had a failing test.
-! grep -q '^failures' "$out/summary.txt"
+# Fail when any run had a failing test or did not complete.
+! grep -q '^failures' "$out/summary.txt" && [ "${#bad_exits[@]}" -eq 0 ]
